@@ -1,0 +1,45 @@
+//! `qz`: the Qianzhang command line.
+
+mod sign_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Qianzhang (签章): electronic seals and PDF signatures.
+#[derive(Debug, Parser)]
+#[command(name = "qz", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Stamp seals on a PDF and sign it (one incremental update, one PAdES signature).
+    Sign(Box<sign_cmd::SignArgs>),
+    /// Time signing in this process (for comparisons; see also `cargo bench`).
+    Bench(sign_cmd::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sign(args) => sign_cmd::run(*args),
+        Command::Bench(args) => sign_cmd::bench(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line: the chain of causes joined, most specific last.
+            let message = err
+                .chain()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": ")
+                .replace('\n', " ");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

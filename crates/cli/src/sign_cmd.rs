@@ -1,0 +1,431 @@
+//! `qz sign` and `qz bench`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use clap::Args;
+use time::{OffsetDateTime, UtcOffset};
+
+use qz_cli::fonts::load_cjk_font;
+use qz_cli::signing::{SignError, sign_pdf};
+use qz_cli::spec::{DateStampSpec, PageSpec, StampSpec, parse_cross_page, parse_rect};
+use qz_pdf::{Appearance, Document, Image, Mark, Rect, SignatureOptions, SubFilter, TextStyle};
+use qz_pki::{PrivateKey, SignerIdentity, load_certificates, load_pkcs12};
+use qz_seal::SealImage;
+
+/// Largest input accepted, to fail early instead of exhausting memory.
+const MAX_INPUT: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Default cross-page seal width: 42 mm, the common official seal diameter.
+const DEFAULT_SEAL_PT: f64 = 42.0 / 25.4 * 72.0;
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The PDF to sign.
+    input: PathBuf,
+    /// Where to write the signed PDF (written atomically; nothing is left there on error).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Signer's private key (PEM: PKCS#8, encrypted PKCS#8, SEC1 or PKCS#1).
+    #[arg(long, requires = "cert", conflicts_with = "p12")]
+    key: Option<PathBuf>,
+    /// Signer's certificate (PEM; further certificates in the file are embedded as chain).
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// CA certificates to embed (repeatable).
+    #[arg(long)]
+    chain: Vec<PathBuf>,
+    /// Environment variable holding the password of an encrypted --key.
+    #[arg(long)]
+    key_password_env: Option<String>,
+    /// PKCS#12 file with key and certificates.
+    #[arg(long, requires = "password_env")]
+    p12: Option<PathBuf>,
+    /// Environment variable holding the PKCS#12 password.
+    #[arg(long)]
+    password_env: Option<String>,
+    /// Seal image (PNG or JPEG) for --page/--pages/--rect and --cross-page.
+    #[arg(long)]
+    seal: Option<PathBuf>,
+    /// Page for the seal (1-based).
+    #[arg(long, conflicts_with = "pages")]
+    page: Option<usize>,
+    /// Pages for the seal (多页盖章): `1-3,5` or `all`.
+    #[arg(long)]
+    pages: Option<String>,
+    /// Seal position X,Y,W,H in points from the bottom-left of the page as displayed.
+    #[arg(long)]
+    rect: Option<String>,
+    /// More stamps: seal=IMAGE,page=N|pages=SPEC,rect=X;Y;W;H (repeatable).
+    #[arg(long)]
+    stamp: Vec<String>,
+    /// Cross-page seal (骑缝章) over `all` pages or FROM-TO, at the right edge.
+    #[arg(long)]
+    cross_page: Option<String>,
+    /// Put the cross-page seal on every other page of the range.
+    #[arg(long, requires = "cross_page")]
+    every_other: bool,
+    /// Cross-page seal width in points (default 42 mm).
+    #[arg(long, requires = "cross_page")]
+    cross_page_size: Option<f64>,
+    /// Bottom of the cross-page seal in points (default: vertically centred).
+    #[arg(long, requires = "cross_page")]
+    cross_page_y: Option<f64>,
+    /// Separate image for the cross-page seal (default: --seal).
+    #[arg(long, requires = "cross_page")]
+    cross_page_seal: Option<PathBuf>,
+    /// Date stamp (日期章): page=N,x=X,y=Y[,size=PT][,color=RRGGBB].
+    #[arg(long)]
+    date_stamp: Option<String>,
+    /// CJK font for the date stamp: PATH or PATH:FACE-INDEX (default: a system font).
+    #[arg(long)]
+    font: Option<String>,
+    /// Signature SubFilter.
+    #[arg(long, default_value = "ETSI.CAdES.detached")]
+    subfilter: String,
+    /// Signature field name (an existing empty signature field of that name is filled).
+    #[arg(long)]
+    field: Option<String>,
+    /// Reason for signing (/Reason).
+    #[arg(long)]
+    reason: Option<String>,
+    /// Place of signing (/Location).
+    #[arg(long)]
+    location: Option<String>,
+    /// Contact information (/ContactInfo).
+    #[arg(long)]
+    contact: Option<String>,
+    /// Signing time, RFC 3339 (default: now). For reproducible output and tests.
+    #[arg(long)]
+    time: Option<String>,
+    /// UTC offset used for /M and the date stamp.
+    #[arg(long, default_value = "+08:00")]
+    tz: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The PDF to sign.
+    input: PathBuf,
+    /// Signer's private key.
+    #[arg(long)]
+    key: PathBuf,
+    /// Signer's certificate.
+    #[arg(long)]
+    cert: PathBuf,
+    /// Seal image stamped on page 1.
+    #[arg(long)]
+    seal: Option<PathBuf>,
+    /// Iterations.
+    #[arg(long, default_value_t = 50)]
+    iterations: usize,
+}
+
+fn read_limited(path: &Path, what: &str) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    if meta.len() > MAX_INPUT {
+        bail!("{what} {} is larger than 2 GiB", path.display());
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+fn env_secret(var: &str) -> Result<Vec<u8>> {
+    std::env::var_os(var)
+        .map(|v| v.into_encoded_bytes())
+        .ok_or_else(|| anyhow!("environment variable {var} (the password) is not set"))
+}
+
+/// Loads the signer's key and certificates from --key/--cert or --p12.
+fn load_signer(args: &SignArgs) -> Result<(PrivateKey, SignerIdentity)> {
+    let mut chain = Vec::new();
+    for path in &args.chain {
+        chain.extend(
+            load_certificates(&read_limited(path, "chain certificate")?)
+                .with_context(|| format!("chain certificate {}", path.display()))?,
+        );
+    }
+    if let Some(p12) = &args.p12 {
+        let var = args
+            .password_env
+            .as_deref()
+            .context("--p12 needs --password-env")?;
+        let password = env_secret(var)?;
+        let (key, certs) = load_pkcs12(&read_limited(p12, "PKCS#12 file")?, &password)?;
+        return Ok((key, SignerIdentity::new(certs, chain)?));
+    }
+    let (Some(key_path), Some(cert_path)) = (&args.key, &args.cert) else {
+        bail!("give the signer's --key and --cert, or --p12");
+    };
+    let password = args.key_password_env.as_deref().map(env_secret).transpose()?;
+    let key = PrivateKey::from_pem(&read_limited(key_path, "key")?, password.as_deref())
+        .with_context(|| format!("key {}", key_path.display()))?;
+    let certs = load_certificates(&read_limited(cert_path, "certificate")?)
+        .with_context(|| format!("certificate {}", cert_path.display()))?;
+    Ok((key, SignerIdentity::new(certs, chain)?))
+}
+
+fn load_seal(path: &Path) -> Result<SealImage> {
+    let bytes = read_limited(path, "seal image")?;
+    SealImage::decode(&bytes).with_context(|| format!("seal image {}", path.display()))
+}
+
+fn to_pdf_image(seal: &SealImage) -> Result<Arc<Image>> {
+    Ok(Arc::new(Image::from_rgba(
+        seal.width(),
+        seal.height(),
+        seal.rgba(),
+    )?))
+}
+
+fn parse_offset(text: &str) -> Result<UtcOffset> {
+    let format = time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
+    UtcOffset::parse(text, &format).map_err(|_| anyhow!("--tz {text:?} must look like +08:00"))
+}
+
+fn signing_time(args: &SignArgs) -> Result<OffsetDateTime> {
+    let offset = parse_offset(&args.tz)?;
+    let time = match &args.time {
+        Some(text) => OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| anyhow!("--time {text:?} must be RFC 3339, e.g. 2026-11-22T10:00:00+08:00"))?,
+        None => OffsetDateTime::now_utc(),
+    };
+    Ok(time.to_offset(offset))
+}
+
+/// `D:YYYYMMDDHHmmSS+HH'mm'` (ISO 32000-1 7.9.4).
+pub fn pdf_date(time: OffsetDateTime) -> String {
+    let offset = time.offset();
+    let (hours, minutes, _) = offset.as_hms();
+    let sign = if offset.is_negative() { '-' } else { '+' };
+    format!(
+        "D:{:04}{:02}{:02}{:02}{:02}{:02}{sign}{:02}'{:02}'",
+        time.year(),
+        u8::from(time.month()),
+        time.day(),
+        time.hour(),
+        time.minute(),
+        time.second(),
+        hours.unsigned_abs(),
+        minutes.unsigned_abs()
+    )
+}
+
+/// The marks the arguments ask for, placed on `document`'s pages.
+struct MarkPlan {
+    marks: Vec<Mark>,
+}
+
+fn rect(values: [f64; 4]) -> Result<Rect, SignError> {
+    Rect::new(values[0], values[1], values[2], values[3]).map_err(SignError::from)
+}
+
+fn request(err: impl std::fmt::Display) -> SignError {
+    SignError::Request(err.to_string())
+}
+
+/// Everything decoded before the document is opened (images, font), so that bad arguments fail
+/// before any PDF work.
+struct Prepared {
+    stamps: Vec<(Arc<Image>, PageSpec, [f64; 4])>,
+    cross_page: Option<(SealImage, PageSpec)>,
+    date: Option<(DateStampSpec, String, Arc<qz_pdf::Font>)>,
+}
+
+fn prepare_marks(args: &SignArgs, when: OffsetDateTime) -> Result<Prepared> {
+    let mut stamps = Vec::new();
+    let main_seal = args.seal.as_deref().map(load_seal).transpose()?;
+    if let Some(rect_text) = &args.rect {
+        let seal = main_seal.as_ref().context("--rect needs --seal IMAGE")?;
+        let pages = match (&args.pages, args.page) {
+            (Some(spec), _) => PageSpec::parse(spec)?,
+            (None, Some(page)) => PageSpec::List(vec![page]),
+            (None, None) => PageSpec::List(vec![1]),
+        };
+        stamps.push((to_pdf_image(seal)?, pages, parse_rect(rect_text)?));
+    } else if args.page.is_some() || args.pages.is_some() {
+        bail!("--page/--pages need --rect X,Y,W,H");
+    } else if main_seal.is_some() && args.cross_page.is_none() {
+        bail!("--seal needs --rect X,Y,W,H (and --page/--pages) or --cross-page");
+    }
+    for text in &args.stamp {
+        let spec = StampSpec::parse(text).with_context(|| format!("--stamp {text:?}"))?;
+        let seal = load_seal(Path::new(&spec.seal))?;
+        stamps.push((to_pdf_image(&seal)?, spec.pages, spec.rect));
+    }
+    let cross_page = match &args.cross_page {
+        Some(range) => {
+            let seal = match &args.cross_page_seal {
+                Some(path) => load_seal(path)?,
+                None => main_seal
+                    .clone()
+                    .context("--cross-page needs --seal or --cross-page-seal")?,
+            };
+            Some((seal, parse_cross_page(range)?))
+        }
+        None => None,
+    };
+    let date = match &args.date_stamp {
+        Some(text) => {
+            let spec = DateStampSpec::parse(text).with_context(|| format!("--date-stamp {text:?}"))?;
+            let font = Arc::new(load_cjk_font(args.font.as_deref())?);
+            let label = format!("{}年{}月{}日", when.year(), u8::from(when.month()), when.day());
+            Some((spec, label, font))
+        }
+        None => None,
+    };
+    Ok(Prepared {
+        stamps,
+        cross_page,
+        date,
+    })
+}
+
+fn place_marks(prepared: &Prepared, args: &SignArgs, document: &Document<'_>) -> Result<MarkPlan, SignError> {
+    let page_count = document.pages().len();
+    let mut marks = Vec::new();
+    for (image, pages, values) in &prepared.stamps {
+        for page in pages.resolve(page_count).map_err(request)? {
+            marks.push(Mark {
+                page,
+                rect: rect(*values)?,
+                appearance: Appearance::Image(image.clone()),
+            });
+        }
+    }
+    if let Some((seal, range)) = &prepared.cross_page {
+        let mut pages = range.resolve(page_count).map_err(request)?;
+        if args.every_other {
+            pages = pages.into_iter().step_by(2).collect();
+        }
+        if pages.len() < 2 {
+            return Err(request(format!(
+                "a cross-page seal needs at least 2 pages; the range gives {}",
+                pages.len()
+            )));
+        }
+        let width = args.cross_page_size.unwrap_or(DEFAULT_SEAL_PT);
+        if !(width.is_finite() && width > 0.0) {
+            return Err(request("--cross-page-size must be a positive number of points"));
+        }
+        let height = width * seal.aspect();
+        let strips = seal.vertical_strips(pages.len()).map_err(request)?;
+        for (page, (strip, share)) in pages.into_iter().zip(strips) {
+            let geometry = document.page(page)?.geometry;
+            let strip_width = width * share;
+            let y = args
+                .cross_page_y
+                .unwrap_or((geometry.display_height() - height) / 2.0);
+            marks.push(Mark {
+                page,
+                rect: Rect::new(geometry.display_width() - strip_width, y, strip_width, height)?,
+                appearance: Appearance::Image(to_pdf_image(&strip).map_err(request)?),
+            });
+        }
+    }
+    if let Some((spec, label, font)) = &prepared.date {
+        let style = TextStyle {
+            font: font.clone(),
+            size: spec.size,
+            color: spec.color,
+        };
+        marks.push(Mark::text(spec.page, spec.x, spec.y, label.clone(), style)?);
+    }
+    Ok(MarkPlan { marks })
+}
+
+fn subfilter(text: &str) -> Result<SubFilter> {
+    match text.trim_start_matches('/') {
+        "ETSI.CAdES.detached" => Ok(SubFilter::CadesDetached),
+        "adbe.pkcs7.detached" => Ok(SubFilter::Pkcs7Detached),
+        other => bail!("--subfilter {other:?}: use ETSI.CAdES.detached or adbe.pkcs7.detached"),
+    }
+}
+
+/// Writes `parts` to `output` through a temporary file in the same directory, so a failure
+/// never leaves a partial file behind and readers never see one.
+fn write_atomically(output: &Path, parts: &[&[u8]]) -> Result<()> {
+    let dir = match output.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix(".qz-sign-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    for part in parts {
+        file.write_all(part)?;
+    }
+    file.as_file().sync_all()?;
+    file.persist(output)
+        .map_err(|e| anyhow!("cannot write {}: {}", output.display(), e.error))?;
+    Ok(())
+}
+
+pub fn run(args: SignArgs) -> Result<()> {
+    let when = signing_time(&args)?;
+    let sub_filter = subfilter(&args.subfilter)?;
+    let input = read_limited(&args.input, "input")?;
+    let (key, identity) = load_signer(&args)?;
+    let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(when.unix_timestamp())?);
+    identity.check(&key, at)?;
+    let prepared = prepare_marks(&args, when)?;
+    let tail = sign_pdf(&input, &key, &identity, |document| {
+        let plan = place_marks(&prepared, &args, document)?;
+        Ok(SignatureOptions {
+            field_name: args.field.clone(),
+            sub_filter,
+            signing_time: pdf_date(when),
+            name: Some(identity.subject_name()),
+            reason: args.reason.clone(),
+            location: args.location.clone(),
+            contact_info: args.contact.clone(),
+            contents_capacity: 0,
+            marks: plan.marks,
+        })
+    })?;
+    write_atomically(&args.output, &[&input, &tail])
+}
+
+pub fn bench(args: BenchArgs) -> Result<()> {
+    let input = std::fs::read(&args.input)?;
+    let key = PrivateKey::from_pem(&std::fs::read(&args.key)?, None)?;
+    let identity = SignerIdentity::new(load_certificates(&std::fs::read(&args.cert)?)?, Vec::new())?;
+    let image = args.seal.as_deref().map(load_seal).transpose()?;
+    let image = image.as_ref().map(to_pdf_image).transpose()?;
+    let mut times = Vec::with_capacity(args.iterations);
+    for _ in 0..args.iterations.max(1) {
+        let start = Instant::now();
+        let tail = sign_pdf(&input, &key, &identity, |_| {
+            Ok(SignatureOptions {
+                signing_time: pdf_date(OffsetDateTime::now_utc()),
+                marks: image
+                    .iter()
+                    .map(|img| -> Result<Mark, SignError> {
+                        Ok(Mark {
+                            page: 1,
+                            rect: Rect::new(100.0, 100.0, 120.0, 120.0)?,
+                            appearance: Appearance::Image(img.clone()),
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+                ..Default::default()
+            })
+        })?;
+        times.push(start.elapsed());
+        std::hint::black_box(tail);
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    println!(
+        "{}: {} iterations, median {:.3} ms, min {:.3} ms, max {:.3} ms",
+        args.input.display(),
+        times.len(),
+        median.as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3,
+        times[times.len() - 1].as_secs_f64() * 1e3
+    );
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! One signing action: open the PDF, append the marks and a placeholder, hash, build the CMS,
+//! fill it in. Shared by `qz sign`, `qz bench` and the benchmarks.
+
+use qz_pdf::{Document, PdfError, SignatureOptions};
+use qz_pki::{DocumentSigner, PkiError, SignerIdentity};
+
+/// Why a signing action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// The PDF side.
+    #[error(transparent)]
+    Pdf(#[from] PdfError),
+    /// The key, certificate or CMS side.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// The marks asked for do not fit this document.
+    #[error("{0}")]
+    Request(String),
+}
+
+/// Appends one signature revision to `input`; returns the bytes to append to it. `options`
+/// sees the opened document, so marks can be placed from its page geometry.
+pub fn sign_pdf(
+    input: &[u8],
+    signer: &dyn DocumentSigner,
+    identity: &SignerIdentity,
+    options: impl FnOnce(&Document<'_>) -> Result<SignatureOptions, SignError>,
+) -> Result<Vec<u8>, SignError> {
+    let document = Document::open(input)?;
+    let mut options = options(&document)?;
+    options.contents_capacity = qz_pki::cms::estimated_len(signer, identity)?;
+    let prepared = document.prepare_signature(&options)?;
+    let digest = signer.digest_algorithm().digest(&prepared.signed_parts(input));
+    let cms = qz_pki::cms::signed_data(signer, identity, &digest)?;
+    Ok(prepared.finish(&cms)?)
+}

@@ -1,0 +1,37 @@
+//! PDF reading, incremental updates, stamping and signature fields for Qianzhang.
+//!
+//! The crate knows how to put marks and a signature placeholder into a new revision of a PDF
+//! without touching a byte of the earlier ones; it knows nothing about keys, certificates or
+//! CMS (that is `qz-pki`). Typical use:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), qz_pdf::PdfError> {
+//! let original = std::fs::read("in.pdf").map_err(|e| qz_pdf::PdfError::Parse(e.to_string()))?;
+//! let document = qz_pdf::Document::open(&original)?;
+//! let options = qz_pdf::SignatureOptions {
+//!     signing_time: "D:20261122100000+08'00'".into(),
+//!     contents_capacity: 8192,
+//!     ..Default::default()
+//! };
+//! let prepared = document.prepare_signature(&options)?;
+//! // hash prepared.signed_parts(&original), build the CMS over the digest, then:
+//! let cms: Vec<u8> = Vec::new();
+//! let tail = prepared.finish(&cms)?;
+//! # let _ = tail; Ok(()) }
+//! ```
+
+mod appearance;
+mod document;
+mod error;
+mod font;
+mod geometry;
+mod raw;
+mod sign;
+mod writer;
+
+pub use appearance::{Appearance, Image, Mark, TextStyle};
+pub use document::{DocMdp, Document, Page, SignatureField};
+pub use error::PdfError;
+pub use font::Font;
+pub use geometry::{PageGeometry, Rect, Rotation};
+pub use sign::{PreparedSignature, SignatureOptions, SubFilter};

@@ -1,0 +1,151 @@
+//! CMS SignedData for PDF signatures (PAdES baseline B-B, RFC 5652 + ETSI EN 319 122-1).
+//!
+//! The `cms` crate's builder always adds a signing-time attribute and cannot take an external
+//! signer that needs the whole message (SM2), so the SignedData is assembled here from the
+//! crate's ASN.1 types: detached content, signed attributes content-type, message-digest and
+//! signing-certificate-v2, and no signing-time (PAdES puts the time in the PDF's `/M`).
+
+use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+};
+use der::asn1::{OctetString, SetOfVec};
+use der::{Any, Encode, Sequence};
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::Certificate;
+use x509_cert::attr::Attribute;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::serial_number::SerialNumber;
+
+use crate::certs::SignerIdentity;
+use crate::error::PkiError;
+use crate::keys::{DigestAlgorithm, DocumentSigner, to_der};
+use crate::oid;
+
+/// `ESSCertIDv2` (RFC 5035). `hashAlgorithm` is omitted for SHA-256, its DEFAULT.
+#[derive(Debug, Clone, Sequence)]
+struct EssCertIdV2 {
+    #[asn1(optional = "true")]
+    hash_algorithm: Option<AlgorithmIdentifierOwned>,
+    cert_hash: OctetString,
+    issuer_serial: IssuerSerial,
+}
+
+/// `IssuerSerial` (RFC 5035).
+#[derive(Debug, Clone, Sequence)]
+struct IssuerSerial {
+    issuer: Vec<GeneralName>,
+    serial_number: SerialNumber,
+}
+
+/// `SigningCertificateV2` (RFC 5035), without policies.
+#[derive(Debug, Clone, Sequence)]
+struct SigningCertificateV2 {
+    certs: Vec<EssCertIdV2>,
+}
+
+fn attribute(oid: const_oid::ObjectIdentifier, value: Any) -> Result<Attribute, PkiError> {
+    Ok(Attribute {
+        oid,
+        values: SetOfVec::try_from(vec![value])?,
+    })
+}
+
+fn signing_certificate_v2(cert: &Certificate, digest: DigestAlgorithm) -> Result<Any, PkiError> {
+    let cert_hash = digest.digest(&[&to_der(cert)?]);
+    let tbs = cert.tbs_certificate();
+    let id = EssCertIdV2 {
+        hash_algorithm: match digest {
+            DigestAlgorithm::Sha256 => None,
+        },
+        cert_hash: OctetString::new(cert_hash)?,
+        issuer_serial: IssuerSerial {
+            issuer: vec![GeneralName::DirectoryName(tbs.issuer().clone())],
+            serial_number: tbs.serial_number().clone(),
+        },
+    };
+    Ok(Any::encode_from(&SigningCertificateV2 { certs: vec![id] })?)
+}
+
+/// Builds the signed attributes for a document digest: their DER (the SET OF, which is what
+/// gets signed) and the structure to put into the SignerInfo.
+fn signed_attributes(
+    identity: &SignerIdentity,
+    digest: DigestAlgorithm,
+    document_digest: &[u8],
+) -> Result<SetOfVec<Attribute>, PkiError> {
+    let attributes = vec![
+        attribute(oid::ID_CONTENT_TYPE, Any::encode_from(&oid::ID_DATA)?)?,
+        attribute(
+            oid::ID_MESSAGE_DIGEST,
+            Any::encode_from(&OctetString::new(document_digest.to_vec())?)?,
+        )?,
+        attribute(
+            oid::ID_SIGNING_CERTIFICATE_V2,
+            signing_certificate_v2(&identity.certificate, digest)?,
+        )?,
+    ];
+    Ok(SetOfVec::try_from(attributes)?)
+}
+
+/// Builds a DER `ContentInfo(SignedData)` over a document digest computed by the caller with
+/// `signer.digest_algorithm()`.
+pub fn signed_data(
+    signer: &dyn DocumentSigner,
+    identity: &SignerIdentity,
+    document_digest: &[u8],
+) -> Result<Vec<u8>, PkiError> {
+    let digest = signer.digest_algorithm();
+    let attrs = signed_attributes(identity, digest, document_digest)?;
+    // The signature covers the attributes encoded as SET OF (RFC 5652 5.4), not as [0].
+    let signature = signer.sign(&to_der(&attrs)?)?;
+    let tbs = identity.certificate.tbs_certificate();
+    let signer_info = SignerInfo {
+        version: CmsVersion::V1,
+        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+            issuer: tbs.issuer().clone(),
+            serial_number: tbs.serial_number().clone(),
+        }),
+        digest_alg: digest.identifier(),
+        signed_attrs: Some(attrs),
+        signature_algorithm: signer.signature_algorithm(),
+        signature: OctetString::new(signature)?,
+        unsigned_attrs: None,
+    };
+    let certificates = std::iter::once(&identity.certificate)
+        .chain(identity.chain.iter())
+        .map(|c| CertificateChoices::Certificate(c.clone()))
+        .collect::<Vec<_>>();
+    let signed = SignedData {
+        version: CmsVersion::V1,
+        digest_algorithms: SetOfVec::try_from(vec![digest.identifier()])?,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: oid::ID_DATA,
+            econtent: None,
+        },
+        certificates: Some(CertificateSet::try_from(certificates)?),
+        crls: None,
+        signer_infos: SignerInfos::try_from(vec![signer_info])?,
+    };
+    let info = ContentInfo {
+        content_type: oid::ID_SIGNED_DATA,
+        content: Any::encode_from(&signed)?,
+    };
+    Ok(info.to_der()?)
+}
+
+/// Bytes to reserve in the PDF for the CMS this signer and identity will produce.
+pub fn estimated_len(signer: &dyn DocumentSigner, identity: &SignerIdentity) -> Result<usize, PkiError> {
+    let certs: usize = std::iter::once(&identity.certificate)
+        .chain(identity.chain.iter())
+        .map(|c| {
+            c.encoded_len()
+                .map(|l| usize::try_from(u32::from(l)).unwrap_or(usize::MAX))
+        })
+        .sum::<Result<usize, _>>()?;
+    // SignerInfo with its attributes and issuer name is well under 1 KiB plus the issuer DN;
+    // the margin also absorbs DER length-of-length growth.
+    let issuer = identity.certificate.tbs_certificate().issuer().to_der()?.len();
+    Ok(certs + 2 * issuer + signer.max_signature_len() + 1024)
+}

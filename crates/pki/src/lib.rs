@@ -1,0 +1,16 @@
+//! Keys, certificates and CMS signature assembly for Qianzhang.
+//!
+//! Signing goes through the [`DocumentSigner`] trait so that a key held in memory, on a PKCS#11
+//! token or split between a phone and the server can all produce the same CMS.
+
+mod certs;
+pub mod cms;
+mod error;
+mod keys;
+pub mod oid;
+mod pkcs12;
+
+pub use certs::{SignerIdentity, load_certificates};
+pub use error::PkiError;
+pub use keys::{DigestAlgorithm, DocumentSigner, PrivateKey};
+pub use pkcs12::load_pkcs12;
