@@ -324,7 +324,7 @@ mod tests {
     #[test]
     fn indirect_header_checked() {
         let src = b"garbage 7 0 obj\n<< /A 1 >>\nendobj";
-        assert_eq!(indirect_value(src, 8, 7).ok(), Some(17..27));
+        assert_eq!(indirect_value(src, 8, 7).ok(), Some(16..26));
         assert!(indirect_value(src, 8, 8).is_err());
         assert!(indirect_value(src, 0, 7).is_err());
     }

@@ -92,10 +92,7 @@ impl Update {
     }
 
     /// Writes the update: bodies, xref and trailer, to be appended to `document`'s bytes.
-    pub(crate) fn finish(
-        mut self,
-        document: &Document<'_>,
-    ) -> Result<Appended, PdfError> {
+    pub(crate) fn finish(mut self, document: &Document<'_>) -> Result<Appended, PdfError> {
         let base = document.bytes.len();
         let mut tail =
             Vec::with_capacity(self.bodies.iter().map(|b| b.bytes.len() + 32).sum::<usize>() + 512);
