@@ -288,8 +288,11 @@ impl<'a> Document<'a> {
             return out;
         };
         let mut seen = HashSet::new();
-        let mut stack: Vec<(Object, String, Option<Vec<u8>>)> =
-            fields.iter().map(|f| (f.clone(), String::new(), None)).collect();
+        let mut stack: Vec<(Object, String, Option<Vec<u8>>)> = fields
+            .iter()
+            .rev()
+            .map(|f| (f.clone(), String::new(), None))
+            .collect();
         while let Some((object, prefix, inherited_ft)) = stack.pop() {
             let Ok(id) = object.as_reference() else { continue };
             if !seen.insert(id) || seen.len() > 100_000 {
@@ -322,7 +325,7 @@ impl<'a> Document<'a> {
                         .is_some_and(|k| k.has(b"T"))
                 });
                 if has_field_kids {
-                    for kid in kids {
+                    for kid in kids.iter().rev() {
                         stack.push((kid.clone(), name.clone(), field_type.clone()));
                     }
                     continue;

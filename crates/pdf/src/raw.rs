@@ -209,6 +209,11 @@ pub(crate) fn dict_entries(buf: &[u8], pos: usize) -> Result<Vec<RawEntry>, PdfE
 
 /// Finds the value of indirect object `id` whose header starts at `offset` (`N G obj`).
 pub(crate) fn indirect_value(buf: &[u8], offset: usize, id: u32) -> Result<Range<usize>, PdfError> {
+    if offset >= buf.len() {
+        return Err(PdfError::Damaged(format!(
+            "object {id} is located past the end of the file"
+        )));
+    }
     let num_start = skip_ws(buf, offset);
     let num_end = token_end(buf, num_start);
     let gen_start = skip_ws(buf, num_end);
