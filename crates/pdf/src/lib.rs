@@ -35,3 +35,22 @@ pub use error::PdfError;
 pub use font::Font;
 pub use geometry::{PageGeometry, Rect, Rotation};
 pub use sign::{PreparedSignature, SignatureOptions, SubFilter};
+
+/// Entry points for fuzz targets and their seed replay; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Opens `data` and, if it opens, prepares and finishes an invisible signature.
+    pub fn open_and_prepare(data: &[u8]) {
+        let Ok(document) = crate::Document::open(data) else {
+            return;
+        };
+        let options = crate::SignatureOptions {
+            signing_time: "D:20260101000000Z".into(),
+            contents_capacity: 16,
+            ..Default::default()
+        };
+        if let Ok(prepared) = document.prepare_signature(&options) {
+            let _ = prepared.finish(&[1, 2, 3]);
+        }
+    }
+}
