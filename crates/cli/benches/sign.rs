@@ -14,7 +14,8 @@ use qz_seal::SealImage;
 fn document(pages: usize) -> Vec<u8> {
     let mut doc = lopdf::Document::with_version("1.7");
     let pages_id = doc.new_object_id();
-    let font = doc.add_object(dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica"});
+    let font =
+        doc.add_object(dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica"});
     let kids: Vec<Object> = (0..pages)
         .map(|i| {
             let text = format!("BT /F1 12 Tf 72 720 Td (Page {}) Tj ET", i + 1);

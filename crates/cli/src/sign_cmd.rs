@@ -358,6 +358,13 @@ fn write_atomically(output: &Path, parts: &[&[u8]]) -> Result<()> {
     for part in parts {
         file.write_all(part)?;
     }
+    // Temporary files are created 0600; a signed document is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     file.as_file().sync_all()?;
     file.persist(output)
         .map_err(|e| anyhow!("cannot write {}: {}", output.display(), e.error))?;

@@ -112,7 +112,9 @@ impl<'a> Document<'a> {
             Err(lopdf::Error::Decryption(_)) => return Err(PdfError::Encrypted),
             Err(err) => return Err(PdfError::Parse(err.to_string())),
         };
-        if doc.trailer.has(b"Encrypt") || doc.is_encrypted() {
+        // lopdf decrypts empty-password files on load and drops /Encrypt from the trailer;
+        // `encryption_state` remembers that it did.
+        if doc.trailer.has(b"Encrypt") || doc.is_encrypted() || doc.encryption_state.is_some() {
             return Err(PdfError::Encrypted);
         }
         let mut document = Document {

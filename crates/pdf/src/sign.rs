@@ -125,9 +125,11 @@ impl<'a> Document<'a> {
                     what: "forbids any further change, including new signatures",
                 });
             }
-            Some(DocMdp::FormFilling) if !options.marks.is_empty() => {
+            // ISO 32000 lets P=3 add annotations, but a new visible signature field is
+            // still a change validators (pyHanko, Adobe) reject after a certification.
+            Some(level @ (DocMdp::FormFilling | DocMdp::Annotations)) if !options.marks.is_empty() => {
                 return Err(PdfError::DocMdpForbids {
-                    level: 2,
+                    level: if level == DocMdp::FormFilling { 2 } else { 3 },
                     what: "allows only invisible signatures or filling an existing signature field: \
                            drop the stamps",
                 });

@@ -6,7 +6,9 @@ fn fuzz_seeds_do_not_panic() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     let mut count = 0;
     for dir in ["seeds/open_pdf", "regressions/open_pdf"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let data = std::fs::read(entry.path()).unwrap_or_default();
             qz_pdf::fuzzing::open_and_prepare(&data);
