@@ -40,7 +40,7 @@ fn document(pages: usize) -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/fixtures/");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/");
     let key = PrivateKey::from_pem(&std::fs::read(format!("{dir}bench-ecdsa.key")).unwrap(), None).unwrap();
     let certs = load_certificates(&std::fs::read(format!("{dir}bench-ecdsa.pem")).unwrap()).unwrap();
     let identity = SignerIdentity::new(certs, Vec::new()).unwrap();

@@ -154,6 +154,23 @@ impl PageGeometry {
         Rect::from_corners(x0, y0, x1, y1)
     }
 
+    /// Maps a rectangle in user space to the displayed page (the inverse of [`Self::to_user`]).
+    pub fn to_display(&self, user: &Rect) -> Rect {
+        let (w, h) = (self.visible.width, self.visible.height);
+        let point = |ux: f64, uy: f64| -> (f64, f64) {
+            let (u, v) = (ux - self.visible.x, uy - self.visible.y);
+            match self.rotation {
+                Rotation::None => (u, v),
+                Rotation::Clockwise90 => (v, w - u),
+                Rotation::Half => (w - u, h - v),
+                Rotation::Clockwise270 => (h - v, u),
+            }
+        };
+        let (x0, y0) = point(user.x, user.y);
+        let (x1, y1) = point(user.right(), user.top());
+        Rect::from_corners(x0, y0, x1, y1)
+    }
+
     /// Whether a displayed rectangle lies on the page; a rounding tolerance of 0.01 pt is allowed.
     pub fn contains(&self, rect: &Rect) -> bool {
         const EPS: f64 = 0.01;
@@ -206,6 +223,9 @@ mod tests {
             let r = Rect { x, y, width: w, height: h };
             let user = p.to_user(&r);
             proptest::prop_assert!((user.width * user.height - w * h).abs() < 1e-6);
+            let back = p.to_display(&user);
+            proptest::prop_assert!((back.x - r.x).abs() < 1e-6 && (back.y - r.y).abs() < 1e-6);
+            proptest::prop_assert!((back.width - w).abs() < 1e-6 && (back.height - h).abs() < 1e-6);
             if p.contains(&r) {
                 let inside = p.visible.intersect(&user);
                 proptest::prop_assert!((inside.width * inside.height - w * h).abs() < 1e-6);

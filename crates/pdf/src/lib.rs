@@ -25,7 +25,7 @@ mod document;
 mod error;
 mod font;
 mod geometry;
-mod raw;
+pub mod raw;
 mod sign;
 mod writer;
 

@@ -35,7 +35,7 @@ fn malformed(what: &str, at: usize) -> PdfError {
 }
 
 /// Skips whitespace and comments.
-pub(crate) fn skip_ws(buf: &[u8], mut pos: usize) -> usize {
+pub fn skip_ws(buf: &[u8], mut pos: usize) -> usize {
     while let Some(&byte) = buf.get(pos) {
         if is_whitespace(byte) {
             pos += 1;
@@ -66,7 +66,7 @@ fn is_unsigned_int(token: &[u8]) -> bool {
 }
 
 /// Returns the end of the value starting at `pos` (which must not be whitespace).
-pub(crate) fn value_end(buf: &[u8], pos: usize) -> Result<usize, PdfError> {
+pub fn value_end(buf: &[u8], pos: usize) -> Result<usize, PdfError> {
     value_end_depth(buf, pos, 0)
 }
 
@@ -170,7 +170,7 @@ fn decode_name(raw: &[u8]) -> Vec<u8> {
 
 /// One top-level entry of a dictionary, as byte ranges into the source.
 #[derive(Debug, Clone)]
-pub(crate) struct RawEntry {
+pub struct RawEntry {
     /// The decoded key, without the slash.
     pub key: Vec<u8>,
     /// The key as written, slash included.
@@ -180,7 +180,7 @@ pub(crate) struct RawEntry {
 }
 
 /// Splits the dictionary starting at `pos` into its entries.
-pub(crate) fn dict_entries(buf: &[u8], pos: usize) -> Result<Vec<RawEntry>, PdfError> {
+pub fn dict_entries(buf: &[u8], pos: usize) -> Result<Vec<RawEntry>, PdfError> {
     if buf.get(pos..pos + 2) != Some(b"<<") {
         return Err(malformed("expected a dictionary", pos));
     }
@@ -208,7 +208,7 @@ pub(crate) fn dict_entries(buf: &[u8], pos: usize) -> Result<Vec<RawEntry>, PdfE
 }
 
 /// Finds the value of indirect object `id` whose header starts at `offset` (`N G obj`).
-pub(crate) fn indirect_value(buf: &[u8], offset: usize, id: u32) -> Result<Range<usize>, PdfError> {
+pub fn indirect_value(buf: &[u8], offset: usize, id: u32) -> Result<Range<usize>, PdfError> {
     if offset >= buf.len() {
         return Err(PdfError::Damaged(format!(
             "object {id} is located past the end of the file"
@@ -238,7 +238,7 @@ pub(crate) fn indirect_value(buf: &[u8], offset: usize, id: u32) -> Result<Range
 
 /// Rebuilds a dictionary: original entries in their original bytes, minus the keys in
 /// `replace`, then every `(key, value)` of `replace` whose value is `Some`.
-pub(crate) fn patch_dict(
+pub fn patch_dict(
     buf: &[u8],
     dict_start: usize,
     replace: &[(&[u8], Option<Vec<u8>>)],
@@ -269,7 +269,7 @@ pub(crate) fn patch_dict(
 }
 
 /// The raw value of `key` in the dictionary at `dict_start`, if present.
-pub(crate) fn dict_get(buf: &[u8], dict_start: usize, key: &[u8]) -> Result<Option<Range<usize>>, PdfError> {
+pub fn dict_get(buf: &[u8], dict_start: usize, key: &[u8]) -> Result<Option<Range<usize>>, PdfError> {
     Ok(dict_entries(buf, dict_start)?
         .into_iter()
         .find(|entry| entry.key == key)
@@ -277,7 +277,7 @@ pub(crate) fn dict_get(buf: &[u8], dict_start: usize, key: &[u8]) -> Result<Opti
 }
 
 /// Appends items to the array written at `range` (which must be `[ … ]`), keeping its bytes.
-pub(crate) fn append_to_array(buf: &[u8], range: Range<usize>, items: &[u8]) -> Result<Vec<u8>, PdfError> {
+pub fn append_to_array(buf: &[u8], range: Range<usize>, items: &[u8]) -> Result<Vec<u8>, PdfError> {
     let raw = buf
         .get(range.clone())
         .filter(|raw| raw.first() == Some(&b'[') && raw.last() == Some(&b']'))

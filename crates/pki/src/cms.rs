@@ -56,9 +56,8 @@ fn signing_certificate_v2(cert: &Certificate, digest: DigestAlgorithm) -> Result
     let cert_hash = digest.digest(&[&to_der(cert)?]);
     let tbs = cert.tbs_certificate();
     let id = EssCertIdV2 {
-        hash_algorithm: match digest {
-            DigestAlgorithm::Sha256 => None,
-        },
+        // SHA-256 is the DEFAULT and must then be absent from the DER.
+        hash_algorithm: (digest != DigestAlgorithm::Sha256).then(|| digest.identifier()),
         cert_hash: OctetString::new(cert_hash)?,
         issuer_serial: IssuerSerial {
             issuer: vec![GeneralName::DirectoryName(tbs.issuer().clone())],

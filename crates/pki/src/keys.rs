@@ -9,35 +9,70 @@ use spki::AlgorithmIdentifierOwned;
 use crate::error::PkiError;
 use crate::oid;
 
-/// The digest a signer hashes the document with.
+/// A digest algorithm used in signatures we make or read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DigestAlgorithm {
+    /// SHA-1: only ever read (old signatures, OCSP key hashes), never used to sign.
+    Sha1,
     /// SHA-256.
     Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
 }
 
 impl DigestAlgorithm {
     /// Its AlgorithmIdentifier (parameters absent, as RFC 5754 prefers).
     pub fn identifier(self) -> AlgorithmIdentifierOwned {
+        AlgorithmIdentifierOwned {
+            oid: self.oid(),
+            parameters: None,
+        }
+    }
+
+    /// Its object identifier.
+    pub fn oid(self) -> const_oid::ObjectIdentifier {
         match self {
-            DigestAlgorithm::Sha256 => AlgorithmIdentifierOwned {
-                oid: oid::ID_SHA256,
-                parameters: None,
-            },
+            DigestAlgorithm::Sha1 => oid::ID_SHA1,
+            DigestAlgorithm::Sha256 => oid::ID_SHA256,
+            DigestAlgorithm::Sha384 => oid::ID_SHA384,
+            DigestAlgorithm::Sha512 => oid::ID_SHA512,
+        }
+    }
+
+    /// The algorithm an identifier names, if we know it.
+    pub fn from_oid(oid: const_oid::ObjectIdentifier) -> Option<Self> {
+        [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512]
+            .into_iter()
+            .find(|d| d.oid() == oid)
+    }
+
+    /// Lower-case name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            DigestAlgorithm::Sha1 => "sha1",
+            DigestAlgorithm::Sha256 => "sha256",
+            DigestAlgorithm::Sha384 => "sha384",
+            DigestAlgorithm::Sha512 => "sha512",
         }
     }
 
     /// Hashes the parts in order.
     pub fn digest(self, parts: &[&[u8]]) -> Vec<u8> {
-        match self {
-            DigestAlgorithm::Sha256 => {
-                let mut hasher = Sha256::new();
-                for part in parts {
-                    hasher.update(part);
-                }
-                hasher.finalize().to_vec()
+        fn run<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
+            let mut hasher = D::new();
+            for part in parts {
+                hasher.update(part);
             }
+            hasher.finalize().to_vec()
+        }
+        match self {
+            DigestAlgorithm::Sha1 => run::<sha1::Sha1>(parts),
+            DigestAlgorithm::Sha256 => run::<Sha256>(parts),
+            DigestAlgorithm::Sha384 => run::<sha2::Sha384>(parts),
+            DigestAlgorithm::Sha512 => run::<sha2::Sha512>(parts),
         }
     }
 }

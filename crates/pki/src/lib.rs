@@ -9,6 +9,7 @@ mod error;
 mod keys;
 pub mod oid;
 mod pkcs12;
+pub mod verify;
 
 pub use certs::{SignerIdentity, load_certificates};
 pub use error::PkiError;
