@@ -471,7 +471,14 @@ pub(crate) fn analyse(old: &Document, new: &Document) -> Changes {
                 let differs = match (old_object, new_object) {
                     (Some(a), Some(b)) => !same(a, b),
                     (None, Some(b)) => !is_container(b),
-                    _ => false,
+                    // In use but unreadable now: whatever a viewer makes of it, it is not what
+                    // was signed.
+                    (Some(_), None) => {
+                        level = Modification::Other;
+                        reasons.push(format!("object {number} can no longer be read"));
+                        false
+                    }
+                    (None, None) => false,
                 };
                 if differs {
                     changed.insert(id);

@@ -242,6 +242,8 @@ struct Context<'a> {
     gaps: Vec<Range<usize>>,
     revisions: HashMap<usize, Result<Changes, String>>,
     docmdp: Option<(Object, i64)>,
+    /// A cross-reference entry that does not point at its object.
+    xref_problem: Option<String>,
 }
 
 impl Context<'_> {
@@ -585,6 +587,10 @@ impl Context<'_> {
             problems
                 .push("data was appended after the last revision without a cross-reference section".into());
         }
+        if let Some(problem) = &self.xref_problem {
+            report.modification = Modification::Other;
+            problems.push(problem.clone());
+        }
         if self.doc.xref_recovery.is_some() {
             report.modification = Modification::Other;
             problems.push("the cross-reference data of a later revision is damaged".into());
@@ -696,6 +702,7 @@ pub fn verify(bytes: &[u8], options: &VerifyOptions) -> Result<Report, VerifyErr
         gaps: Vec::new(),
         revisions: HashMap::new(),
         docmdp: docmdp(&doc),
+        xref_problem: misplaced_object(bytes, &doc),
     };
     context.gaps = fields
         .iter()
@@ -726,6 +733,22 @@ pub fn verify(bytes: &[u8], options: &VerifyOptions) -> Result<Report, VerifyErr
         },
     );
     Ok(report)
+}
+
+/// The first cross-reference entry that does not point at the object it names. Readers
+/// disagree about such files (some rebuild the table), so what they show is not what was signed.
+fn misplaced_object(bytes: &[u8], doc: &Document) -> Option<String> {
+    doc.reference_table
+        .entries
+        .iter()
+        .find_map(|(&number, entry)| match entry {
+            lopdf::xref::XrefEntry::Normal { offset, .. } => {
+                qz_pdf::raw::indirect_value(bytes, *offset as usize, number)
+                    .is_err()
+                    .then(|| format!("the cross-reference entry of object {number} points at another object"))
+            }
+            _ => None,
+        })
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
