@@ -250,7 +250,15 @@ impl Context<'_> {
     fn changes_after(&mut self, end: usize) -> &Result<Changes, String> {
         let bytes = self.bytes;
         let doc = self.doc;
+        let len = bytes.len();
         self.revisions.entry(end).or_insert_with(|| {
+            // Nothing after the signature: no second parse needed.
+            if end == len {
+                return Ok(Changes {
+                    level: Modification::None,
+                    reasons: Vec::new(),
+                });
+            }
             let prefix = bytes.get(..end).ok_or("byte range past the end")?;
             let old = load(prefix).map_err(|e| format!("the signed revision cannot be read: {e}"))?;
             if old.xref_recovery.is_some() {
