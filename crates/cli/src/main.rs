@@ -27,6 +27,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A file `qz verify` cannot read at all is as unusable as a broken signature: exit 2.
+    let error_code = if matches!(cli.command, Command::Verify(_)) { 2 } else { 1 };
     let result = match cli.command {
         Command::Sign(args) => sign_cmd::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Verify(args) => verify_cmd::run(args),
@@ -43,8 +45,7 @@ fn main() -> ExitCode {
                 .join(": ")
                 .replace('\n', " ");
             eprintln!("error: {message}");
-            // 2 like a BROKEN verdict: the file could not be verified (verify) or signed (sign: 1).
-            ExitCode::FAILURE
+            ExitCode::from(error_code)
         }
     }
 }
