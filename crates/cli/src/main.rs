@@ -1,5 +1,6 @@
 //! `qz`: the Qianzhang command line.
 
+mod ca_cmd;
 mod sign_cmd;
 mod verify_cmd;
 
@@ -21,6 +22,9 @@ enum Command {
     Sign(Box<sign_cmd::SignArgs>),
     /// Verify every signature of a PDF: integrity, trust, revocation, later changes.
     Verify(verify_cmd::VerifyArgs),
+    /// Our own certification authority: init, issue, revoke, crl.
+    #[command(subcommand)]
+    Ca(ca_cmd::CaCommand),
     /// Time signing in this process (for comparisons; see also `cargo bench`).
     Bench(sign_cmd::BenchArgs),
 }
@@ -28,10 +32,15 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A file `qz verify` cannot read at all is as unusable as a broken signature: exit 2.
-    let error_code = if matches!(cli.command, Command::Verify(_)) { 2 } else { 1 };
+    let error_code = if matches!(cli.command, Command::Verify(_)) {
+        2
+    } else {
+        1
+    };
     let result = match cli.command {
         Command::Sign(args) => sign_cmd::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Verify(args) => verify_cmd::run(args),
+        Command::Ca(command) => ca_cmd::run(command).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => sign_cmd::bench(args).map(|()| ExitCode::SUCCESS),
     };
     match result {

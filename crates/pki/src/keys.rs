@@ -186,6 +186,74 @@ impl PrivateKey {
     }
 }
 
+/// Key types we generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    /// ECDSA P-256.
+    P256,
+    /// RSA 3072.
+    Rsa3072,
+}
+
+impl PrivateKey {
+    /// A fresh key from the operating system's random source.
+    pub fn generate(algorithm: KeyAlgorithm) -> Result<Self, PkiError> {
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        match algorithm {
+            KeyAlgorithm::P256 => {
+                use p256::elliptic_curve::Generate as _;
+                let key = p256::ecdsa::SigningKey::try_generate_from_rng(&mut getrandom::SysRng)
+                    .map_err(key_error)?;
+                Ok(PrivateKey::P256(key))
+            }
+            KeyAlgorithm::Rsa3072 => {
+                let key = rsa::RsaPrivateKey::new(&mut rng, 3072).map_err(key_error)?;
+                Ok(PrivateKey::Rsa(Box::new(key)))
+            }
+        }
+    }
+
+    /// PKCS#8 PEM; encrypted (PBES2: PBKDF2-SHA256 + AES-256-CBC) when `password` is given.
+    pub fn to_pkcs8_pem(&self, password: Option<&[u8]>) -> Result<String, PkiError> {
+        use pkcs8::EncodePrivateKey as _;
+        let document = match self {
+            PrivateKey::Rsa(key) => key.to_pkcs8_der(),
+            PrivateKey::P256(key) => key.to_pkcs8_der(),
+        }
+        .map_err(key_error)?;
+        let line_ending = pkcs8::LineEnding::LF;
+        match password {
+            None => document
+                .to_pem(PrivateKeyInfoRef::PEM_LABEL, line_ending)
+                .map(|pem| pem.to_string())
+                .map_err(key_error),
+            Some(password) => {
+                let info = PrivateKeyInfoRef::from_der(document.as_bytes()).map_err(key_error)?;
+                // Default PBES2 parameters: scrypt-free PBKDF2-SHA256 + AES-256-CBC, which OpenSSL
+                // and every PKCS#8 reader understand.
+                let encrypted = info
+                    .encrypt_with_rng(&mut getrandom::SysRng, password)
+                    .map_err(key_error)?;
+                encrypted
+                    .to_pem(EncryptedPrivateKeyInfoRef::PEM_LABEL, line_ending)
+                    .map(|pem| pem.to_string())
+                    .map_err(key_error)
+            }
+        }
+    }
+
+    /// The public key as SubjectPublicKeyInfo.
+    pub fn public_key_info(&self) -> Result<spki::SubjectPublicKeyInfoOwned, PkiError> {
+        use spki::EncodePublicKey as _;
+        let der = match self {
+            PrivateKey::Rsa(key) => key.to_public_key().to_public_key_der(),
+            PrivateKey::P256(key) => key.verifying_key().to_public_key_der(),
+        }
+        .map_err(key_error)?;
+        spki::SubjectPublicKeyInfoOwned::from_der(der.as_bytes()).map_err(key_error)
+    }
+}
+
 fn unsupported_curve(curve: const_oid::ObjectIdentifier) -> PkiError {
     if curve == oid::SM2_CURVE {
         PkiError::UnsupportedKey("SM2 keys are not supported yet (national profile)".into())

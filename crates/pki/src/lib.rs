@@ -3,9 +3,11 @@
 //! Signing goes through the [`DocumentSigner`] trait so that a key held in memory, on a PKCS#11
 //! token or split between a phone and the server can all produce the same CMS.
 
+pub mod ca;
 mod certs;
 pub mod cms;
 mod error;
+pub mod issue;
 mod keys;
 pub mod oid;
 mod pkcs12;
@@ -13,5 +15,5 @@ pub mod verify;
 
 pub use certs::{SignerIdentity, load_certificates};
 pub use error::PkiError;
-pub use keys::{DigestAlgorithm, DocumentSigner, PrivateKey};
+pub use keys::{DigestAlgorithm, DocumentSigner, KeyAlgorithm, PrivateKey};
 pub use pkcs12::load_pkcs12;
