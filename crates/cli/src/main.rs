@@ -29,6 +29,13 @@ enum Command {
     Bench(sign_cmd::BenchArgs),
 }
 
+/// Writes to stdout; a closed pipe (`qz verify … | head`) is not an error worth a panic.
+pub(crate) fn print_out(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A file `qz verify` cannot read at all is as unusable as a broken signature: exit 2.

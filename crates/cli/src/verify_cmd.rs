@@ -24,10 +24,12 @@ pub struct VerifyArgs {
     json: bool,
 }
 
-fn print_text(report: &Report) {
-    println!("verdict: {:?} ({} revision(s))", report.verdict, report.revisions);
+fn text_report(report: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "verdict: {:?} ({} revision(s))", report.verdict, report.revisions);
     for problem in &report.problems {
-        println!("  ! {problem}");
+        let _ = writeln!(out, "  ! {problem}");
     }
     for (i, s) in report.signatures.iter().enumerate() {
         let who = s.signer.as_ref().map_or_else(
@@ -40,8 +42,8 @@ fn print_text(report: &Report) {
             SignatureStatus::Modified => "MODIFIED after signing",
             SignatureStatus::Broken => "BROKEN",
         };
-        println!("#{} {} by {who}: {status}", i + 1, s.field);
-        println!(
+        let _ = writeln!(out, "#{} {} by {who}: {status}", i + 1, s.field);
+        let _ = writeln!(out, 
             "    intact={} valid={} trusted={} coverage={:?} modification={:?} revocation={}",
             s.intact,
             s.valid,
@@ -51,22 +53,23 @@ fn print_text(report: &Report) {
             s.revocation.status
         );
         if let Some(time) = &s.signing_time {
-            println!("    signing time (claimed): {time}");
+            let _ = writeln!(out, "    signing time (claimed): {time}");
         }
         if let Some(ts) = &s.timestamp {
-            println!(
+            let _ = writeln!(out, 
                 "    timestamp: {} valid={}",
                 ts.time.as_deref().unwrap_or("?"),
                 ts.valid
             );
         }
         for mark in &s.marks {
-            println!("    mark on page {} at {:?}", mark.page, mark.rect);
+            let _ = writeln!(out, "    mark on page {} at {:?}", mark.page, mark.rect);
         }
         for problem in &s.problems {
-            println!("    - {problem}");
+            let _ = writeln!(out, "    - {problem}");
         }
     }
+    out
 }
 
 pub fn run(args: VerifyArgs) -> Result<ExitCode> {
@@ -86,10 +89,11 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         ..VerifyOptions::default()
     };
     let report = verify(&bytes, &options)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
     } else {
-        print_text(&report);
-    }
+        text_report(&report)
+    };
+    crate::print_out(&text);
     Ok(ExitCode::from(report.verdict.exit_code()))
 }
