@@ -1,6 +1,7 @@
 //! `qz`: the Qianzhang command line.
 
 mod ca_cmd;
+mod pki_cmd;
 mod sign_cmd;
 mod verify_cmd;
 
@@ -25,6 +26,9 @@ enum Command {
     /// Our own certification authority: init, issue, revoke, crl.
     #[command(subcommand)]
     Ca(ca_cmd::CaCommand),
+    /// The CA's network services (CRL, OCSP, TSA).
+    #[command(subcommand)]
+    Pki(pki_cmd::PkiCommand),
     /// Time signing in this process (for comparisons; see also `cargo bench`).
     Bench(sign_cmd::BenchArgs),
 }
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign_cmd::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Ca(command) => ca_cmd::run(command).map(|()| ExitCode::SUCCESS),
+        Command::Pki(command) => pki_cmd::run(command).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => sign_cmd::bench(args).map(|()| ExitCode::SUCCESS),
     };
     match result {

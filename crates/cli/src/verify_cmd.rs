@@ -27,7 +27,11 @@ pub struct VerifyArgs {
 fn text_report(report: &Report) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(out, "verdict: {:?} ({} revision(s))", report.verdict, report.revisions);
+    let _ = writeln!(
+        out,
+        "verdict: {:?} ({} revision(s))",
+        report.verdict, report.revisions
+    );
     for problem in &report.problems {
         let _ = writeln!(out, "  ! {problem}");
     }
@@ -43,7 +47,8 @@ fn text_report(report: &Report) -> String {
             SignatureStatus::Broken => "BROKEN",
         };
         let _ = writeln!(out, "#{} {} by {who}: {status}", i + 1, s.field);
-        let _ = writeln!(out, 
+        let _ = writeln!(
+            out,
             "    intact={} valid={} trusted={} coverage={:?} modification={:?} revocation={}",
             s.intact,
             s.valid,
@@ -56,7 +61,8 @@ fn text_report(report: &Report) -> String {
             let _ = writeln!(out, "    signing time (claimed): {time}");
         }
         if let Some(ts) = &s.timestamp {
-            let _ = writeln!(out, 
+            let _ = writeln!(
+                out,
                 "    timestamp: {} valid={}",
                 ts.time.as_deref().unwrap_or("?"),
                 ts.valid

@@ -11,7 +11,7 @@ use cms::signed_data::{
     CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
 };
 use der::asn1::{OctetString, SetOfVec};
-use der::{Any, Encode, Sequence};
+use der::{Any, Decode, Encode, Sequence};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
@@ -67,18 +67,18 @@ fn signing_certificate_v2(cert: &Certificate, digest: DigestAlgorithm) -> Result
     Ok(Any::encode_from(&SigningCertificateV2 { certs: vec![id] })?)
 }
 
-/// Builds the signed attributes for a document digest: their DER (the SET OF, which is what
-/// gets signed) and the structure to put into the SignerInfo.
+/// The signed attributes: content-type, message-digest and signing-certificate-v2.
 fn signed_attributes(
     identity: &SignerIdentity,
     digest: DigestAlgorithm,
-    document_digest: &[u8],
+    content_type: const_oid::ObjectIdentifier,
+    content_digest: &[u8],
 ) -> Result<SetOfVec<Attribute>, PkiError> {
     let attributes = vec![
-        attribute(oid::ID_CONTENT_TYPE, Any::encode_from(&oid::ID_DATA)?)?,
+        attribute(oid::ID_CONTENT_TYPE, Any::encode_from(&content_type)?)?,
         attribute(
             oid::ID_MESSAGE_DIGEST,
-            Any::encode_from(&OctetString::new(document_digest.to_vec())?)?,
+            Any::encode_from(&OctetString::new(content_digest.to_vec())?)?,
         )?,
         attribute(
             oid::ID_SIGNING_CERTIFICATE_V2,
@@ -88,17 +88,52 @@ fn signed_attributes(
     Ok(SetOfVec::try_from(attributes)?)
 }
 
-/// Builds a DER `ContentInfo(SignedData)` over a document digest computed by the caller with
-/// `signer.digest_algorithm()`.
-pub fn signed_data(
+/// What to sign and how to package it.
+#[derive(Debug, Clone)]
+pub struct SignedDataRequest<'a> {
+    /// eContentType: id-data for PDF signatures, id-ct-TSTInfo for timestamp tokens.
+    pub content_type: const_oid::ObjectIdentifier,
+    /// The encapsulated content; `None` for a detached signature.
+    pub content: Option<&'a [u8]>,
+    /// Digest of the content (detached or not), with the signer's digest algorithm.
+    pub content_digest: &'a [u8],
+    /// Put the signer's certificate and chain into the SignedData.
+    pub include_certificates: bool,
+}
+
+/// Something that timestamps a signature value (RFC 3161 client or our own TSA): returns the
+/// DER TimeStampToken over `signature`.
+pub trait Timestamper {
+    /// The token.
+    fn timestamp(&self, signature: &[u8]) -> Result<Vec<u8>, PkiError>;
+    /// Upper bound of a token's size, to reserve space.
+    fn max_token_len(&self) -> usize {
+        8192
+    }
+}
+
+/// Builds a DER `ContentInfo(SignedData)` with one signer; with a timestamper, the signature
+/// value is timestamped and the token added as unsigned attribute (PAdES B-T).
+pub fn build_signed_data(
     signer: &dyn DocumentSigner,
     identity: &SignerIdentity,
-    document_digest: &[u8],
+    request: &SignedDataRequest<'_>,
+    timestamper: Option<&dyn Timestamper>,
 ) -> Result<Vec<u8>, PkiError> {
     let digest = signer.digest_algorithm();
-    let attrs = signed_attributes(identity, digest, document_digest)?;
+    let attrs = signed_attributes(identity, digest, request.content_type, request.content_digest)?;
     // The signature covers the attributes encoded as SET OF (RFC 5652 5.4), not as [0].
     let signature = signer.sign(&to_der(&attrs)?)?;
+    let unsigned_attrs = match timestamper {
+        Some(timestamper) => {
+            let token = timestamper.timestamp(&signature)?;
+            Some(SetOfVec::try_from(vec![attribute(
+                oid::ID_SIGNATURE_TIME_STAMP_TOKEN,
+                Any::from_der(&token)?,
+            )?])?)
+        }
+        None => None,
+    };
     let tbs = identity.certificate.tbs_certificate();
     let signer_info = SignerInfo {
         version: CmsVersion::V1,
@@ -110,20 +145,34 @@ pub fn signed_data(
         signed_attrs: Some(attrs),
         signature_algorithm: signer.signature_algorithm(),
         signature: OctetString::new(signature)?,
-        unsigned_attrs: None,
+        unsigned_attrs,
     };
-    let certificates = std::iter::once(&identity.certificate)
-        .chain(identity.chain.iter())
-        .map(|c| CertificateChoices::Certificate(c.clone()))
-        .collect::<Vec<_>>();
+    let certificates = if request.include_certificates {
+        let set = std::iter::once(&identity.certificate)
+            .chain(identity.chain.iter())
+            .map(|c| CertificateChoices::Certificate(c.clone()))
+            .collect::<Vec<_>>();
+        Some(CertificateSet::try_from(set)?)
+    } else {
+        None
+    };
+    let econtent = match request.content {
+        Some(content) => Some(Any::encode_from(&OctetString::new(content.to_vec())?)?),
+        None => None,
+    };
     let signed = SignedData {
-        version: CmsVersion::V1,
+        // RFC 5652 5.1: version 3 when the content type is not id-data.
+        version: if request.content_type == oid::ID_DATA {
+            CmsVersion::V1
+        } else {
+            CmsVersion::V3
+        },
         digest_algorithms: SetOfVec::try_from(vec![digest.identifier()])?,
         encap_content_info: EncapsulatedContentInfo {
-            econtent_type: oid::ID_DATA,
-            econtent: None,
+            econtent_type: request.content_type,
+            econtent,
         },
-        certificates: Some(CertificateSet::try_from(certificates)?),
+        certificates,
         crls: None,
         signer_infos: SignerInfos::try_from(vec![signer_info])?,
     };
@@ -132,6 +181,26 @@ pub fn signed_data(
         content: Any::encode_from(&signed)?,
     };
     Ok(info.to_der()?)
+}
+
+/// A detached PDF signature (PAdES B-B) over a document digest computed with
+/// `signer.digest_algorithm()`.
+pub fn signed_data(
+    signer: &dyn DocumentSigner,
+    identity: &SignerIdentity,
+    document_digest: &[u8],
+) -> Result<Vec<u8>, PkiError> {
+    build_signed_data(
+        signer,
+        identity,
+        &SignedDataRequest {
+            content_type: oid::ID_DATA,
+            content: None,
+            content_digest: document_digest,
+            include_certificates: true,
+        },
+        None,
+    )
 }
 
 /// Bytes to reserve in the PDF for the CMS this signer and identity will produce.

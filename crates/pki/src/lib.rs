@@ -9,8 +9,10 @@ pub mod cms;
 mod error;
 pub mod issue;
 mod keys;
+pub mod ocsp;
 pub mod oid;
 mod pkcs12;
+pub mod tsa;
 pub mod verify;
 
 pub use certs::{SignerIdentity, load_certificates};

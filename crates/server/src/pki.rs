@@ -1,0 +1,313 @@
+//! `/pki/…` routes: CRLs, CA certificates, the OCSP responder (GET and POST) and the TSA.
+//!
+//! The answers are computed by `qz-pki`; this module only moves bytes between HTTP and it.
+//! Revocation state is read from the CA directory and cached until `issued.json` changes, so
+//! `qz ca revoke` takes effect on the next request without a restart.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use der::{DecodePem as _, Encode as _};
+use x509_cert::Certificate;
+use x509_cert::serial_number::SerialNumber;
+
+use qz_pki::ca::{CertificateAuthority, Subject};
+use qz_pki::issue::CertificateKind;
+use qz_pki::ocsp::{CertStatus, Responder};
+use qz_pki::tsa::{DEFAULT_POLICY, TimestampAuthority};
+use qz_pki::{PkiError, PrivateKey, SignerIdentity};
+
+/// Requests larger than this are refused before parsing (OCSP and TSA requests are < 1 KiB).
+const MAX_REQUEST: usize = 16 * 1024;
+
+/// Why the services could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The CA directory is unusable.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// Files could not be read or written.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The certificate and key of one service (TSA, OCSP responder).
+#[derive(Debug)]
+struct ServiceKey {
+    key: PrivateKey,
+    identity: SignerIdentity,
+}
+
+#[derive(Debug, Default)]
+struct RevocationCache {
+    stamp: Option<SystemTime>,
+    status: HashMap<Vec<u8>, CertStatus>,
+}
+
+/// Shared state of the PKI routes.
+#[derive(Debug)]
+pub struct PkiServices {
+    dir: PathBuf,
+    issuing: Certificate,
+    root_der: Vec<u8>,
+    issuing_der: Vec<u8>,
+    tsa: ServiceKey,
+    ocsp: ServiceKey,
+    cache: RwLock<RevocationCache>,
+}
+
+fn load_or_issue(
+    ca: &mut CertificateAuthority,
+    dir: &Path,
+    name: &str,
+    kind: CertificateKind,
+) -> Result<ServiceKey, ServiceError> {
+    let cert_path = dir.join(format!("{name}.pem"));
+    let key_path = dir.join(format!("{name}.key"));
+    if !cert_path.exists() || !key_path.exists() {
+        let label = match kind {
+            CertificateKind::TimeStamping => "Time Stamping Authority",
+            _ => "OCSP Responder",
+        };
+        let (cert, key) = ca.issue(
+            kind,
+            &Subject::Service {
+                name: format!("Qianzhang {label}"),
+            },
+            Duration::from_secs(5 * 365 * 86_400),
+        )?;
+        let pem = der::EncodePem::to_pem(&cert, der::pem::LineEnding::LF).map_err(PkiError::from)?;
+        std::fs::write(&cert_path, pem)
+            .map_err(|e| ServiceError::Io(format!("{}: {e}", cert_path.display())))?;
+        write_secret(&key_path, key.to_pkcs8_pem(None)?.as_bytes())?;
+    }
+    let read = |p: &Path| std::fs::read(p).map_err(|e| ServiceError::Io(format!("{}: {e}", p.display())));
+    let key = PrivateKey::from_pem(&read(&key_path)?, None)?;
+    let cert = Certificate::from_pem(read(&cert_path)?).map_err(|e| ServiceError::Io(e.to_string()))?;
+    let identity = SignerIdentity::new(vec![cert], vec![ca.issuing.clone()])?;
+    Ok(ServiceKey { key, identity })
+}
+
+fn write_secret(path: &Path, data: &[u8]) -> Result<(), ServiceError> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(data))
+        .map_err(|e| ServiceError::Io(format!("{}: {e}", path.display())))
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Serials compare by value: strip the sign byte DER may add.
+fn serial_key(bytes: &[u8]) -> Vec<u8> {
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    bytes[start..].to_vec()
+}
+
+impl PkiServices {
+    /// Opens the CA in `dir`, issuing the TSA and OCSP responder certificates on first use
+    /// (kept in `dir/services/`).
+    pub fn open(dir: &Path) -> Result<Self, ServiceError> {
+        let mut ca = CertificateAuthority::open(dir)?;
+        let services = dir.join("services");
+        std::fs::create_dir_all(&services)
+            .map_err(|e| ServiceError::Io(format!("{}: {e}", services.display())))?;
+        let tsa = load_or_issue(&mut ca, &services, "tsa", CertificateKind::TimeStamping)?;
+        let ocsp = load_or_issue(&mut ca, &services, "ocsp", CertificateKind::OcspResponder)?;
+        Ok(PkiServices {
+            dir: dir.to_path_buf(),
+            root_der: ca.certificate_der("root")?,
+            issuing_der: ca.certificate_der("ca")?,
+            issuing: ca.issuing.clone(),
+            tsa,
+            ocsp,
+            cache: RwLock::new(RevocationCache::default()),
+        })
+    }
+
+    /// The TSA certificate and chain.
+    pub fn tsa_identity(&self) -> &SignerIdentity {
+        &self.tsa.identity
+    }
+
+    fn status(&self, serial: &SerialNumber) -> CertStatus {
+        let stamp = std::fs::metadata(self.dir.join("issued.json"))
+            .and_then(|m| m.modified())
+            .ok();
+        let fresh = self
+            .cache
+            .read()
+            .map(|c| c.stamp.is_some() && c.stamp == stamp)
+            .unwrap_or(false);
+        if !fresh {
+            let mut status = HashMap::new();
+            if let Ok(ca) = CertificateAuthority::open(&self.dir)
+                && let Ok(records) = ca.records()
+            {
+                for record in records {
+                    let value = match (record.revoked_at, record.reason) {
+                        (Some(at), reason) => CertStatus::Revoked(
+                            SystemTime::UNIX_EPOCH + Duration::from_secs(at),
+                            reason.unwrap_or(0),
+                        ),
+                        _ => CertStatus::Good,
+                    };
+                    status.insert(serial_key(&unhex(&record.serial)), value);
+                }
+                // The services' own certificates are issued here too and good.
+                for own in [&self.tsa.identity.certificate, &self.ocsp.identity.certificate] {
+                    status
+                        .entry(serial_key(own.tbs_certificate().serial_number().as_bytes()))
+                        .or_insert(CertStatus::Good);
+                }
+            }
+            if let Ok(mut cache) = self.cache.write() {
+                *cache = RevocationCache { stamp, status };
+            }
+        }
+        self.cache
+            .read()
+            .ok()
+            .and_then(|c| c.status.get(&serial_key(serial.as_bytes())).copied())
+            .unwrap_or(CertStatus::Unknown)
+    }
+
+    fn ocsp(&self, request: &[u8]) -> Response {
+        let responder = Responder {
+            issuer: &self.issuing,
+            responder: &self.ocsp.identity.certificate,
+            key: &self.ocsp.key,
+            validity: Duration::from_secs(3600),
+        };
+        match responder.respond(request, SystemTime::now(), |serial| self.status(serial)) {
+            Ok(body) => ([(header::CONTENT_TYPE, "application/ocsp-response")], body).into_response(),
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    }
+
+    fn timestamp(&self, request: &[u8]) -> Response {
+        let tsa = TimestampAuthority {
+            signer: &self.tsa.key,
+            identity: &self.tsa.identity,
+            policy: DEFAULT_POLICY,
+        };
+        match tsa.respond(request, SystemTime::now()) {
+            Ok(body) => ([(header::CONTENT_TYPE, "application/timestamp-reply")], body).into_response(),
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    }
+}
+
+async fn crl(State(services): State<Arc<PkiServices>>, UrlPath(name): UrlPath<String>) -> Response {
+    let which = name.trim_end_matches(".crl");
+    if which != "root" && which != "ca" {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match std::fs::read(services.dir.join("crl").join(format!("{which}.crl"))) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/pkix-crl")], body).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn certificate(State(services): State<Arc<PkiServices>>, UrlPath(name): UrlPath<String>) -> Response {
+    let body = match name.as_str() {
+        "root.crt" => services.root_der.clone(),
+        "ca.crt" => services.issuing_der.clone(),
+        "tsa.crt" => match services.tsa.identity.certificate.to_der() {
+            Ok(der) => der,
+            Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        },
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    ([(header::CONTENT_TYPE, "application/pkix-cert")], body).into_response()
+}
+
+async fn ocsp_post(State(services): State<Arc<PkiServices>>, body: Bytes) -> Response {
+    let services = services.clone();
+    tokio::task::spawn_blocking(move || services.ocsp(&body))
+        .await
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn ocsp_get(State(services): State<Arc<PkiServices>>, UrlPath(encoded): UrlPath<String>) -> Response {
+    // RFC 6960 A.1: base64 of the DER, URL-encoded; accept both alphabets.
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(
+            encoded
+                .replace("%2F", "/")
+                .replace("%2B", "+")
+                .replace("%3D", "="),
+        )
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(&encoded));
+    match decoded {
+        Ok(request) if request.len() <= MAX_REQUEST => services.ocsp(&request),
+        // Undecodable: let the responder answer malformedRequest.
+        _ => services.ocsp(&[]),
+    }
+}
+
+async fn tsa(State(services): State<Arc<PkiServices>>, body: Bytes) -> Response {
+    let services = services.clone();
+    tokio::task::spawn_blocking(move || services.timestamp(&body))
+        .await
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// The `/pki` routes.
+pub fn router(services: Arc<PkiServices>) -> Router {
+    Router::new()
+        .route("/pki/crl/{name}", get(crl))
+        .route("/pki/cert/{name}", get(certificate))
+        .route("/pki/ocsp", post(ocsp_post))
+        .route("/pki/ocsp/{request}", get(ocsp_get))
+        .route("/pki/tsa", post(tsa))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST))
+        .with_state(services)
+}
+
+/// Serves the PKI routes on `listener` until Ctrl-C or SIGTERM.
+pub async fn serve(listener: tokio::net::TcpListener, services: Arc<PkiServices>) -> std::io::Result<()> {
+    axum::serve(listener, router(services))
+        .with_graceful_shutdown(async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            #[cfg(unix)]
+            {
+                let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                {
+                    Ok(term) => term,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        return;
+                    }
+                };
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = ctrl_c.await;
+        })
+        .await
+}
