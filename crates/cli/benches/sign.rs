@@ -52,7 +52,7 @@ fn bench(c: &mut Criterion) {
         let input = document(pages);
         group.bench_function(format!("{pages}_pages"), |b| {
             b.iter(|| {
-                sign_pdf(&input, &key, &identity, |_| {
+                sign_pdf(&input, &key, &identity, None, |_| {
                     Ok(SignatureOptions {
                         signing_time: "D:20261122100000+08'00'".into(),
                         marks: vec![Mark {

@@ -1,6 +1,7 @@
 //! `qz`: the Qianzhang command line.
 
 mod ca_cmd;
+mod ltv;
 mod pki_cmd;
 mod sign_cmd;
 mod verify_cmd;
@@ -29,6 +30,17 @@ enum Command {
     /// The CA's network services (CRL, OCSP, TSA).
     #[command(subcommand)]
     Pki(pki_cmd::PkiCommand),
+    /// Add fresh validation data (DSS) and a document timestamp to a signed PDF (PAdES B-LTA).
+    LtvRefresh {
+        /// The signed PDF.
+        input: std::path::PathBuf,
+        /// Where to write the result.
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+        /// RFC 3161 timestamp authority URL.
+        #[arg(long)]
+        tsa: String,
+    },
     /// Time signing in this process (for comparisons; see also `cargo bench`).
     Bench(sign_cmd::BenchArgs),
 }
@@ -53,6 +65,9 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify_cmd::run(args),
         Command::Ca(command) => ca_cmd::run(command).map(|()| ExitCode::SUCCESS),
         Command::Pki(command) => pki_cmd::run(command).map(|()| ExitCode::SUCCESS),
+        Command::LtvRefresh { input, output, tsa } => {
+            sign_cmd::ltv_refresh(&input, &output, &tsa).map(|()| ExitCode::SUCCESS)
+        }
         Command::Bench(args) => sign_cmd::bench(args).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -9,8 +9,9 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use clap::Args;
 use time::{OffsetDateTime, UtcOffset};
 
+use crate::ltv::HttpTimestamper;
 use qz_cli::fonts::load_cjk_font;
-use qz_cli::signing::{SignError, sign_pdf};
+use qz_cli::signing::{SignError, sign_pdf, timestamp_pdf};
 use qz_cli::spec::{DateStampSpec, PageSpec, StampSpec, parse_cross_page, parse_rect};
 use qz_pdf::{Appearance, Document, Image, Mark, Rect, SignatureOptions, SubFilter, TextStyle};
 use qz_pki::{PrivateKey, SignerIdentity, load_certificates, load_pkcs12};
@@ -104,6 +105,28 @@ pub struct SignArgs {
     /// UTC offset used for /M and the date stamp.
     #[arg(long, default_value = "+08:00")]
     tz: String,
+    /// PAdES level: b-b, b-t (signature timestamp), b-lt (+ DSS with certificates, CRLs, OCSP),
+    /// b-lta (+ document timestamp).
+    #[arg(long, value_enum, default_value = "b-b")]
+    level: Level,
+    /// RFC 3161 timestamp authority URL (needed from b-t up), e.g. http://127.0.0.1:8080/pki/tsa.
+    #[arg(long)]
+    tsa: Option<String>,
+}
+
+/// PAdES baseline levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Level {
+    /// Basic signature.
+    #[value(name = "b-b")]
+    BB,
+    /// With a signature timestamp.
+    #[value(name = "b-t")]
+    BT,
+    /// With long-term validation data (DSS).
+    BLt,
+    /// With a document timestamp over everything.
+    BLta,
 }
 
 #[derive(Debug, Args)]
@@ -374,26 +397,75 @@ fn write_atomically(output: &Path, parts: &[&[u8]]) -> Result<()> {
 pub fn run(args: SignArgs) -> Result<()> {
     let when = signing_time(&args)?;
     let sub_filter = subfilter(&args.subfilter)?;
+    let timestamper = match (&args.tsa, args.level) {
+        (Some(url), _) => Some(HttpTimestamper { url: url.clone() }),
+        (None, Level::BB) => None,
+        (None, level) => bail!("--level {level:?} needs --tsa URL"),
+    };
     let input = read_limited(&args.input, "input")?;
     let (key, identity) = load_signer(&args)?;
     let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(when.unix_timestamp())?);
     identity.check(&key, at)?;
     let prepared = prepare_marks(&args, when)?;
-    let tail = sign_pdf(&input, &key, &identity, |document| {
-        let plan = place_marks(&prepared, &args, document)?;
-        Ok(SignatureOptions {
-            field_name: args.field.clone(),
-            sub_filter,
-            signing_time: pdf_date(when),
-            name: Some(identity.subject_name()),
-            reason: args.reason.clone(),
-            location: args.location.clone(),
-            contact_info: args.contact.clone(),
-            contents_capacity: 0,
-            marks: plan.marks,
-        })
-    })?;
-    write_atomically(&args.output, &[&input, &tail])
+    let signature_timestamper = timestamper.as_ref().filter(|_| args.level >= Level::BT);
+    let tail = sign_pdf(
+        &input,
+        &key,
+        &identity,
+        signature_timestamper.map(|t| t as &dyn qz_pki::cms::Timestamper),
+        |document| {
+            let plan = place_marks(&prepared, &args, document)?;
+            Ok(SignatureOptions {
+                field_name: args.field.clone(),
+                sub_filter,
+                signing_time: pdf_date(when),
+                name: Some(identity.subject_name()),
+                reason: args.reason.clone(),
+                location: args.location.clone(),
+                contact_info: args.contact.clone(),
+                contents_capacity: 0,
+                marks: plan.marks,
+            })
+        },
+    )?;
+    let mut tails = vec![tail];
+    if args.level >= Level::BLt {
+        let signed = [input.as_slice(), &tails[0]].concat();
+        tails.push(long_term_data(&signed)?);
+    }
+    if args.level >= Level::BLta
+        && let Some(tsa) = &timestamper
+    {
+        let so_far = [input.as_slice(), &tails.concat()].concat();
+        tails.push(timestamp_pdf(&so_far, |parts| Ok(tsa.token_for(parts)?), 12_288)?);
+    }
+    let mut parts: Vec<&[u8]> = vec![&input];
+    parts.extend(tails.iter().map(Vec::as_slice));
+    write_atomically(&args.output, &parts)
+}
+
+/// The DSS revision for every signature in `signed`: certificates and revocation data for all
+/// certificates the signatures and their timestamps carry.
+fn long_term_data(signed: &[u8]) -> Result<Vec<u8>> {
+    let document = Document::open(signed)?;
+    let mut certificates = Vec::new();
+    for cms in document.signature_values() {
+        certificates.extend(crate::ltv::certificates_of(&cms));
+    }
+    let data = crate::ltv::collect(&certificates).context("collecting validation data for the DSS")?;
+    Ok(document.append_dss(&data)?)
+}
+
+/// `qz ltv-refresh`: a fresh DSS and a document timestamp on an archived file.
+pub fn ltv_refresh(input_path: &Path, output: &Path, tsa_url: &str) -> Result<()> {
+    let input = read_limited(input_path, "input")?;
+    let tsa = HttpTimestamper {
+        url: tsa_url.to_owned(),
+    };
+    let dss = long_term_data(&input)?;
+    let with_dss = [input.as_slice(), &dss].concat();
+    let stamp = timestamp_pdf(&with_dss, |parts| Ok(tsa.token_for(parts)?), 12_288)?;
+    write_atomically(output, &[&input, &dss, &stamp])
 }
 
 pub fn bench(args: BenchArgs) -> Result<()> {
@@ -405,7 +477,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     let mut times = Vec::with_capacity(args.iterations);
     for _ in 0..args.iterations.max(1) {
         let start = Instant::now();
-        let tail = sign_pdf(&input, &key, &identity, |_| {
+        let tail = sign_pdf(&input, &key, &identity, None, |_| {
             Ok(SignatureOptions {
                 signing_time: pdf_date(OffsetDateTime::now_utc()),
                 marks: image

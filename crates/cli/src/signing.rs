@@ -2,6 +2,7 @@
 //! fill it in. Shared by `qz sign`, `qz bench` and the benchmarks.
 
 use qz_pdf::{Document, PdfError, SignatureOptions};
+use qz_pki::cms::{SignedDataRequest, Timestamper};
 use qz_pki::{DocumentSigner, PkiError, SignerIdentity};
 
 /// Why a signing action failed.
@@ -24,13 +25,43 @@ pub fn sign_pdf(
     input: &[u8],
     signer: &dyn DocumentSigner,
     identity: &SignerIdentity,
+    timestamper: Option<&dyn Timestamper>,
     options: impl FnOnce(&Document<'_>) -> Result<SignatureOptions, SignError>,
 ) -> Result<Vec<u8>, SignError> {
     let document = Document::open(input)?;
     let mut options = options(&document)?;
-    options.contents_capacity = qz_pki::cms::estimated_len(signer, identity)?;
+    options.contents_capacity =
+        qz_pki::cms::estimated_len(signer, identity)? + timestamper.map_or(0, |t| t.max_token_len());
     let prepared = document.prepare_signature(&options)?;
     let digest = signer.digest_algorithm().digest(&prepared.signed_parts(input));
-    let cms = qz_pki::cms::signed_data(signer, identity, &digest)?;
+    let cms = qz_pki::cms::build_signed_data(
+        signer,
+        identity,
+        &SignedDataRequest {
+            content_type: qz_pki::oid::ID_DATA,
+            content: None,
+            content_digest: &digest,
+            include_certificates: true,
+        },
+        timestamper,
+    )?;
     Ok(prepared.finish(&cms)?)
+}
+
+/// Appends a document timestamp (PAdES B-LTA): an invisible `/ETSI.RFC3161` signature whose
+/// value is a token over the byte ranges. `token` is asked for the SHA-256-hashed parts.
+pub fn timestamp_pdf(
+    input: &[u8],
+    token: impl FnOnce(&[&[u8]]) -> Result<Vec<u8>, PkiError>,
+    max_token_len: usize,
+) -> Result<Vec<u8>, SignError> {
+    let document = Document::open(input)?;
+    let options = SignatureOptions {
+        sub_filter: qz_pdf::SubFilter::DocumentTimestamp,
+        contents_capacity: max_token_len,
+        ..Default::default()
+    };
+    let prepared = document.prepare_signature(&options)?;
+    let token = token(&prepared.signed_parts(input))?;
+    Ok(prepared.finish(&token)?)
 }

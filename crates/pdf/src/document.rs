@@ -466,3 +466,21 @@ pub(crate) fn encode_text_string(text: &str) -> Vec<u8> {
     }
     out
 }
+
+impl Document<'_> {
+    /// The raw `/Contents` of every signed signature field (CMS or timestamp tokens), for
+    /// collecting the certificates a DSS must hold.
+    pub fn signature_values(&self) -> Vec<Vec<u8>> {
+        self.fields
+            .iter()
+            .filter(|f| f.signed)
+            .filter_map(|f| self.doc.get_dictionary(f.id).ok())
+            .filter_map(|field| field.get(b"V").ok())
+            .filter_map(|v| self.resolve(v))
+            .filter_map(|v| v.as_dict().ok())
+            .filter_map(|sig| sig.get(b"Contents").ok())
+            .filter_map(|c| c.as_str().ok())
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+}

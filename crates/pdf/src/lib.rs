@@ -22,6 +22,7 @@
 
 mod appearance;
 mod document;
+mod dss;
 mod error;
 mod font;
 mod geometry;
@@ -31,6 +32,7 @@ mod writer;
 
 pub use appearance::{Appearance, Image, Mark, TextStyle};
 pub use document::{DocMdp, Document, Page, SignatureField};
+pub use dss::ValidationData;
 pub use error::PdfError;
 pub use font::Font;
 pub use geometry::{PageGeometry, Rect, Rotation};

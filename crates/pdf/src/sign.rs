@@ -22,6 +22,8 @@ pub enum SubFilter {
     CadesDetached,
     /// `adbe.pkcs7.detached`: plain PKCS#7, as many Chinese vendors write.
     Pkcs7Detached,
+    /// `ETSI.RFC3161`: a document timestamp (PAdES B-LTA); the value is a TimeStampToken.
+    DocumentTimestamp,
 }
 
 impl SubFilter {
@@ -29,6 +31,7 @@ impl SubFilter {
         match self {
             SubFilter::CadesDetached => "ETSI.CAdES.detached",
             SubFilter::Pkcs7Detached => "adbe.pkcs7.detached",
+            SubFilter::DocumentTimestamp => "ETSI.RFC3161",
         }
     }
 }
@@ -118,7 +121,11 @@ impl<'a> Document<'a> {
             },
             None => None,
         };
-        match self.docmdp {
+        // Document timestamps are LTV material, allowed whatever the certification says.
+        let docmdp = self
+            .docmdp
+            .filter(|_| options.sub_filter != SubFilter::DocumentTimestamp);
+        match docmdp {
             Some(DocMdp::NoChanges) => {
                 return Err(PdfError::DocMdpForbids {
                     level: 1,
@@ -400,10 +407,14 @@ impl<'a> Document<'a> {
 /// the ByteRange array start within them.
 fn signature_dictionary(options: &SignatureOptions) -> (Vec<u8>, usize, usize) {
     let mut dict = Dictionary::new();
-    dict.set("Type", name("Sig"));
+    let timestamp = options.sub_filter == SubFilter::DocumentTimestamp;
+    dict.set("Type", name(if timestamp { "DocTimeStamp" } else { "Sig" }));
     dict.set("Filter", name("Adobe.PPKLite"));
     dict.set("SubFilter", name(options.sub_filter.name()));
-    dict.set("M", Object::string_literal(options.signing_time.as_bytes()));
+    // A document timestamp's time is in its token (ETSI EN 319 142-1 5.4).
+    if !timestamp {
+        dict.set("M", Object::string_literal(options.signing_time.as_bytes()));
+    }
     for (key, value) in [
         ("Name", &options.name),
         ("Reason", &options.reason),

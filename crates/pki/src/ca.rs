@@ -559,6 +559,37 @@ impl CertificateAuthority {
         ])
     }
 
+    /// A CRL signed now (`root` or `ca`), numbered by the current second so numbers grow; what
+    /// the CRL service hands out, so relying parties always get revocation data issued after
+    /// the signature they validate.
+    pub fn fresh_crl(&self, which: &str, root_key: Option<&PrivateKey>) -> Result<Vec<u8>, PkiError> {
+        let now = SystemTime::now();
+        let number = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        match (which, root_key) {
+            ("ca", _) => issue::sign_crl(
+                &self.issuing,
+                &self.issuing_key,
+                &self.revoked()?,
+                now,
+                now + 7 * DAY,
+                number,
+            ),
+            ("root", Some(root_key)) => {
+                issue::sign_crl(&self.root, root_key, &[], now, now + 7 * DAY, number)
+            }
+            ("root", None) => self.crl("root"),
+            (other, _) => Err(PkiError::Certificate(format!("no CRL named {other}"))),
+        }
+    }
+
+    /// The root key, for services that publish the root's CRL.
+    pub fn root_key(&self) -> Result<PrivateKey, PkiError> {
+        PrivateKey::from_pem(&read(&self.dir.join("root.key"))?, None)
+    }
+
     /// The DER of a stored CRL (`root` or `ca`).
     pub fn crl(&self, which: &str) -> Result<Vec<u8>, PkiError> {
         match which {

@@ -233,7 +233,7 @@ impl Responder<'_> {
             responses.push(SingleResponse {
                 cert_id: id.clone(),
                 cert_status,
-                this_update: generalized(now - Duration::from_secs(60))?,
+                this_update: generalized(now)?,
                 next_update: Some(generalized(now + self.validity)?),
                 single_extensions: None,
             });
@@ -363,4 +363,15 @@ pub fn response_status(
         });
     }
     Ok(CertStatus::Unknown)
+}
+
+/// The certificates a basic OCSP response carries (the delegated responder's).
+pub fn embedded_certificates(response: &[u8]) -> Result<Vec<Certificate>, PkiError> {
+    let bad = |what: String| PkiError::Sign(format!("OCSP response: {what}"));
+    let response = OcspResponse::from_der(response).map_err(|e| bad(e.to_string()))?;
+    let bytes = response
+        .response_bytes
+        .ok_or_else(|| bad("no response bytes".into()))?;
+    let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    Ok(basic.certs.unwrap_or_default())
 }

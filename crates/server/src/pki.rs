@@ -220,13 +220,20 @@ impl PkiServices {
 }
 
 async fn crl(State(services): State<Arc<PkiServices>>, UrlPath(name): UrlPath<String>) -> Response {
-    let which = name.trim_end_matches(".crl");
+    let which = name.trim_end_matches(".crl").to_owned();
     if which != "root" && which != "ca" {
         return StatusCode::NOT_FOUND.into_response();
     }
-    match std::fs::read(services.dir.join("crl").join(format!("{which}.crl"))) {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/pkix-crl")], body).into_response(),
-        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    let services = services.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let ca = CertificateAuthority::open(&services.dir)?;
+        let root_key = if which == "root" { ca.root_key().ok() } else { None };
+        ca.fresh_crl(&which, root_key.as_ref())
+    })
+    .await;
+    match result {
+        Ok(Ok(body)) => ([(header::CONTENT_TYPE, "application/pkix-crl")], body).into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
