@@ -437,7 +437,7 @@ pub fn run(args: SignArgs) -> Result<()> {
         && let Some(tsa) = &timestamper
     {
         let so_far = [input.as_slice(), &tails.concat()].concat();
-        tails.push(timestamp_pdf(&so_far, |parts| Ok(tsa.token_for(parts)?), 12_288)?);
+        tails.push(timestamp_pdf(&so_far, |parts| tsa.token_for(parts), 12_288)?);
     }
     let mut parts: Vec<&[u8]> = vec![&input];
     parts.extend(tails.iter().map(Vec::as_slice));
@@ -464,7 +464,7 @@ pub fn ltv_refresh(input_path: &Path, output: &Path, tsa_url: &str) -> Result<()
     };
     let dss = long_term_data(&input)?;
     let with_dss = [input.as_slice(), &dss].concat();
-    let stamp = timestamp_pdf(&with_dss, |parts| Ok(tsa.token_for(parts)?), 12_288)?;
+    let stamp = timestamp_pdf(&with_dss, |parts| tsa.token_for(parts), 12_288)?;
     write_atomically(output, &[&input, &dss, &stamp])
 }
 
