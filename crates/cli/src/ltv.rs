@@ -243,3 +243,25 @@ pub fn certificates_of(cms: &[u8]) -> Vec<Certificate> {
     }
     out
 }
+
+/// Asks the signer's OCSP responder whether `cert` is revoked (when its certificate names one
+/// and the issuer is at hand). `Ok(None)` when no answer could be had.
+pub fn revocation_of(cert: &Certificate, chain: &[Certificate]) -> Result<Option<qz_pki::ocsp::CertStatus>, PkiError> {
+    let Some(issuer) = chain
+        .iter()
+        .find(|c| c.tbs_certificate().subject() == cert.tbs_certificate().issuer())
+    else {
+        return Ok(None);
+    };
+    for url in ocsp_urls(cert) {
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce).map_err(|e| PkiError::Sign(e.to_string()))?;
+        let request = qz_pki::ocsp::request(cert, issuer, &nonce)?;
+        if let Ok(response) = post(&url, "application/ocsp-request", &request)
+            && let Ok(status) = qz_pki::ocsp::response_status(&response, cert, issuer)
+        {
+            return Ok(Some(status));
+        }
+    }
+    Ok(None)
+}

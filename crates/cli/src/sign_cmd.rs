@@ -406,6 +406,13 @@ pub fn run(args: SignArgs) -> Result<()> {
     let (key, identity) = load_signer(&args)?;
     let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(when.unix_timestamp())?);
     identity.check(&key, at)?;
+    // With a TSA we are online: a revoked signer is refused before anything is signed.
+    if timestamper.is_some()
+        && let Some(qz_pki::ocsp::CertStatus::Revoked(..)) =
+            crate::ltv::revocation_of(&identity.certificate, &identity.chain)?
+    {
+        bail!("the signer certificate is revoked (its CA's OCSP responder says so)");
+    }
     let prepared = prepare_marks(&args, when)?;
     let signature_timestamper = timestamper.as_ref().filter(|_| args.level >= Level::BT);
     let tail = sign_pdf(

@@ -154,7 +154,7 @@ fn signer_of(cert: &Certificate) -> Signer {
 struct Dss {
     certificates: Vec<Certificate>,
     crls: Vec<Vec<u8>>,
-    has_ocsp: bool,
+    ocsp_responses: Vec<Vec<u8>>,
 }
 
 fn stream_contents(doc: &Document, list: Option<&Object>) -> Vec<Vec<u8>> {
@@ -186,7 +186,7 @@ fn read_dss(doc: &Document) -> Dss {
             .filter_map(|c| Certificate::from_der(c).ok())
             .collect(),
         crls: stream_contents(doc, dss.get(b"CRLs").ok()),
-        has_ocsp: !stream_contents(doc, dss.get(b"OCSPs").ok()).is_empty(),
+        ocsp_responses: stream_contents(doc, dss.get(b"OCSPs").ok()),
     }
 }
 
@@ -556,13 +556,31 @@ impl Context<'_> {
                         };
                         problems.push("the signer certificate is revoked".into());
                     }
-                    chain::CrlStatus::Unknown if !crls.is_empty() || self.dss.has_ocsp => {
-                        report.revocation = Revocation {
-                            status: "unknown",
-                            source: "dss",
-                        };
+                    chain::CrlStatus::Unknown => {
+                        let answers: Vec<qz_pki::ocsp::CertStatus> = self
+                            .dss
+                            .ocsp_responses
+                            .iter()
+                            .filter_map(|r| qz_pki::ocsp::response_status(r, cert, issuer).ok())
+                            .collect();
+                        if let Some(revoked) =
+                            answers.iter().find(|a| matches!(a, qz_pki::ocsp::CertStatus::Revoked(..)))
+                        {
+                            let _ = revoked;
+                            report.revocation = Revocation {
+                                status: "revoked",
+                                source: "dss",
+                            };
+                            problems.push("the signer certificate is revoked (OCSP)".into());
+                        } else if answers.contains(&qz_pki::ocsp::CertStatus::Good) {
+                            report.revocation = Revocation { status: "good", source: "dss" };
+                        } else if !crls.is_empty() || !self.dss.ocsp_responses.is_empty() {
+                            report.revocation = Revocation {
+                                status: "unknown",
+                                source: "dss",
+                            };
+                        }
                     }
-                    chain::CrlStatus::Unknown => {}
                 }
             }
         }
