@@ -88,6 +88,10 @@ pub struct IssueArgs {
     /// Validity in days.
     #[arg(long, default_value_t = 365)]
     days: u64,
+    /// Certify this public key (PEM SubjectPublicKeyInfo, e.g. from a token) instead of
+    /// generating a key; no PREFIX.key is written.
+    #[arg(long, conflicts_with = "key_password_env")]
+    public_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -198,16 +202,32 @@ pub fn run(command: CaCommand) -> Result<()> {
                     })?),
                     None => None,
                 };
-            let (cert, key) = ca.issue(kind, &subject, Duration::from_secs(args.days.max(1) * 86_400))?;
+            let validity = Duration::from_secs(args.days.max(1) * 86_400);
+            let (cert, key) = match &args.public_key {
+                Some(path) => {
+                    use der::DecodePem as _;
+                    let pem =
+                        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let spki = spki::SubjectPublicKeyInfoOwned::from_pem(&pem)
+                        .with_context(|| format!("{} is not a PEM public key", path.display()))?;
+                    (ca.issue_for_key(kind, &subject, spki, validity)?, None)
+                }
+                None => {
+                    let (cert, key) = ca.issue(kind, &subject, validity)?;
+                    (cert, Some(key))
+                }
+            };
             let mut chain = cert.to_pem(der::pem::LineEnding::LF)?;
             chain.push_str(&ca.issuing.to_pem(der::pem::LineEnding::LF)?);
             let cert_path = with_extension(&args.out, "pem");
             let key_path = with_extension(&args.out, "key");
-            write_secret(
-                &key_path,
-                key.to_pkcs8_pem(password.as_deref().map(str::as_bytes))?
-                    .as_bytes(),
-            )?;
+            if let Some(key) = key {
+                write_secret(
+                    &key_path,
+                    key.to_pkcs8_pem(password.as_deref().map(str::as_bytes))?
+                        .as_bytes(),
+                )?;
+            }
             std::fs::write(&cert_path, chain)
                 .with_context(|| format!("cannot write {}", cert_path.display()))?;
             let serial: String = cert

@@ -246,7 +246,10 @@ pub fn certificates_of(cms: &[u8]) -> Vec<Certificate> {
 
 /// Asks the signer's OCSP responder whether `cert` is revoked (when its certificate names one
 /// and the issuer is at hand). `Ok(None)` when no answer could be had.
-pub fn revocation_of(cert: &Certificate, chain: &[Certificate]) -> Result<Option<qz_pki::ocsp::CertStatus>, PkiError> {
+pub fn revocation_of(
+    cert: &Certificate,
+    chain: &[Certificate],
+) -> Result<Option<qz_pki::ocsp::CertStatus>, PkiError> {
     let Some(issuer) = chain
         .iter()
         .find(|c| c.tbs_certificate().subject() == cert.tbs_certificate().issuer())

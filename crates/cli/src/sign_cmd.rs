@@ -14,7 +14,7 @@ use qz_cli::fonts::load_cjk_font;
 use qz_cli::signing::{SignError, sign_pdf, timestamp_pdf};
 use qz_cli::spec::{DateStampSpec, PageSpec, StampSpec, parse_cross_page, parse_rect};
 use qz_pdf::{Appearance, Document, Image, Mark, Rect, SignatureOptions, SubFilter, TextStyle};
-use qz_pki::{PrivateKey, SignerIdentity, load_certificates, load_pkcs12};
+use qz_pki::{DocumentSigner, PrivateKey, SignerIdentity, load_certificates, load_pkcs12};
 use qz_seal::SealImage;
 
 /// Largest input accepted, to fail early instead of exhausting memory.
@@ -34,8 +34,20 @@ pub struct SignArgs {
     #[arg(long, requires = "cert", conflicts_with = "p12")]
     key: Option<PathBuf>,
     /// Signer's certificate (PEM; further certificates in the file are embedded as chain).
-    #[arg(long, requires = "key")]
+    #[arg(long)]
     cert: Option<PathBuf>,
+    /// PKCS#11 library of a token holding the key (e.g. /usr/lib/softhsm/libsofthsm2.so).
+    #[arg(long, conflicts_with_all = ["key", "p12"])]
+    pkcs11_module: Option<PathBuf>,
+    /// Token label (with --pkcs11-module).
+    #[arg(long, requires = "pkcs11_module")]
+    token: Option<String>,
+    /// Label of the key on the token.
+    #[arg(long, requires = "pkcs11_module")]
+    key_label: Option<String>,
+    /// Environment variable holding the token PIN.
+    #[arg(long, requires = "pkcs11_module")]
+    pin_env: Option<String>,
     /// CA certificates to embed (repeatable).
     #[arg(long)]
     chain: Vec<PathBuf>,
@@ -162,7 +174,7 @@ fn env_secret(var: &str) -> Result<Vec<u8>> {
 }
 
 /// Loads the signer's key and certificates from --key/--cert or --p12.
-fn load_signer(args: &SignArgs) -> Result<(PrivateKey, SignerIdentity)> {
+fn load_signer(args: &SignArgs) -> Result<(Box<dyn DocumentSigner>, SignerIdentity)> {
     let mut chain = Vec::new();
     for path in &args.chain {
         chain.extend(
@@ -177,17 +189,40 @@ fn load_signer(args: &SignArgs) -> Result<(PrivateKey, SignerIdentity)> {
             .context("--p12 needs --password-env")?;
         let password = env_secret(var)?;
         let (key, certs) = load_pkcs12(&read_limited(p12, "PKCS#12 file")?, &password)?;
-        return Ok((key, SignerIdentity::new(certs, chain)?));
+        return Ok((Box::new(key), SignerIdentity::new(certs, chain)?));
+    }
+    if let Some(module) = &args.pkcs11_module {
+        let cert_path = args
+            .cert
+            .as_ref()
+            .context("--pkcs11-module needs --cert CERT.pem")?;
+        let token = args
+            .token
+            .as_deref()
+            .context("--pkcs11-module needs --token LABEL")?;
+        let key_label = args
+            .key_label
+            .as_deref()
+            .context("--pkcs11-module needs --key-label LABEL")?;
+        let var = args
+            .pin_env
+            .as_deref()
+            .context("--pkcs11-module needs --pin-env VAR")?;
+        let pin = String::from_utf8(env_secret(var)?).context("the PIN is not UTF-8")?;
+        let signer = qz_pki::custody::pkcs11::Pkcs11Signer::open(module, token, key_label, &pin)?;
+        let certs = load_certificates(&read_limited(cert_path, "certificate")?)
+            .with_context(|| format!("certificate {}", cert_path.display()))?;
+        return Ok((Box::new(signer), SignerIdentity::new(certs, chain)?));
     }
     let (Some(key_path), Some(cert_path)) = (&args.key, &args.cert) else {
-        bail!("give the signer's --key and --cert, or --p12");
+        bail!("give the signer's --key and --cert, --p12, or --pkcs11-module with --cert");
     };
     let password = args.key_password_env.as_deref().map(env_secret).transpose()?;
     let key = PrivateKey::from_pem(&read_limited(key_path, "key")?, password.as_deref())
         .with_context(|| format!("key {}", key_path.display()))?;
     let certs = load_certificates(&read_limited(cert_path, "certificate")?)
         .with_context(|| format!("certificate {}", cert_path.display()))?;
-    Ok((key, SignerIdentity::new(certs, chain)?))
+    Ok((Box::new(key), SignerIdentity::new(certs, chain)?))
 }
 
 fn load_seal(path: &Path) -> Result<SealImage> {
@@ -405,7 +440,7 @@ pub fn run(args: SignArgs) -> Result<()> {
     let input = read_limited(&args.input, "input")?;
     let (key, identity) = load_signer(&args)?;
     let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(when.unix_timestamp())?);
-    identity.check(&key, at)?;
+    identity.check(key.as_ref(), at)?;
     // With a TSA we are online: a revoked signer is refused before anything is signed.
     if timestamper.is_some()
         && let Some(qz_pki::ocsp::CertStatus::Revoked(..)) =
@@ -417,7 +452,7 @@ pub fn run(args: SignArgs) -> Result<()> {
     let signature_timestamper = timestamper.as_ref().filter(|_| args.level >= Level::BT);
     let tail = sign_pdf(
         &input,
-        &key,
+        key.as_ref(),
         &identity,
         signature_timestamper.map(|t| t as &dyn qz_pki::cms::Timestamper),
         |document| {

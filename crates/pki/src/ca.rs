@@ -381,7 +381,18 @@ impl CertificateAuthority {
             _ => KeyAlgorithm::P256,
         };
         let key = PrivateKey::generate(algorithm)?;
-        let spki = key.public_key_info()?;
+        let cert = self.issue_for_key(kind, subject, key.public_key_info()?, validity)?;
+        Ok((cert, key))
+    }
+
+    /// Issues a certificate for a public key held elsewhere (a token, a phone, a CSR).
+    pub fn issue_for_key(
+        &mut self,
+        kind: CertificateKind,
+        subject: &Subject,
+        spki: spki::SubjectPublicKeyInfoOwned,
+        validity: Duration,
+    ) -> Result<Certificate, PkiError> {
         let subject_name = match subject {
             Subject::Person { name, id_number } => {
                 let mut attributes = vec![(AT_COUNTRY, "CN".to_owned())];
@@ -457,7 +468,7 @@ impl CertificateAuthority {
         });
         self.save_records(&records)?;
         self.save_config()?;
-        Ok((cert, key))
+        Ok(cert)
     }
 
     /// Marks a certificate revoked and publishes a new CRL.

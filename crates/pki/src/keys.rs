@@ -213,6 +213,17 @@ impl PrivateKey {
         }
     }
 
+    /// Unencrypted PKCS#8 DER (callers zeroize it; see `custody::hosted`).
+    pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, PkiError> {
+        use pkcs8::EncodePrivateKey as _;
+        let document = match self {
+            PrivateKey::Rsa(key) => key.to_pkcs8_der(),
+            PrivateKey::P256(key) => key.to_pkcs8_der(),
+        }
+        .map_err(key_error)?;
+        Ok(document.as_bytes().to_vec())
+    }
+
     /// PKCS#8 PEM; encrypted (PBES2: PBKDF2-SHA256 + AES-256-CBC) when `password` is given.
     pub fn to_pkcs8_pem(&self, password: Option<&[u8]>) -> Result<String, PkiError> {
         use pkcs8::EncodePrivateKey as _;

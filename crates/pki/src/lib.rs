@@ -6,6 +6,7 @@
 pub mod ca;
 mod certs;
 pub mod cms;
+pub mod custody;
 mod error;
 pub mod issue;
 mod keys;

@@ -563,8 +563,9 @@ impl Context<'_> {
                             .iter()
                             .filter_map(|r| qz_pki::ocsp::response_status(r, cert, issuer).ok())
                             .collect();
-                        if let Some(revoked) =
-                            answers.iter().find(|a| matches!(a, qz_pki::ocsp::CertStatus::Revoked(..)))
+                        if let Some(revoked) = answers
+                            .iter()
+                            .find(|a| matches!(a, qz_pki::ocsp::CertStatus::Revoked(..)))
                         {
                             let _ = revoked;
                             report.revocation = Revocation {
@@ -573,7 +574,10 @@ impl Context<'_> {
                             };
                             problems.push("the signer certificate is revoked (OCSP)".into());
                         } else if answers.contains(&qz_pki::ocsp::CertStatus::Good) {
-                            report.revocation = Revocation { status: "good", source: "dss" };
+                            report.revocation = Revocation {
+                                status: "good",
+                                source: "dss",
+                            };
                         } else if !crls.is_empty() || !self.dss.ocsp_responses.is_empty() {
                             report.revocation = Revocation {
                                 status: "unknown",
