@@ -65,3 +65,60 @@ pub fn timestamp_pdf(
     let token = token(&prepared.signed_parts(input))?;
     Ok(prepared.finish(&token)?)
 }
+
+/// A PDF signature waiting for a signature value made elsewhere (remote custody).
+#[derive(Debug)]
+pub struct RemoteSignature {
+    pdf: qz_pdf::PreparedSignature,
+    cms: qz_pki::cms::PreparedCms,
+}
+
+impl RemoteSignature {
+    /// What the remote key must sign (DER of the signed attributes).
+    pub fn to_be_signed(&self) -> Result<Vec<u8>, SignError> {
+        Ok(self.cms.to_be_signed()?)
+    }
+
+    /// Its digest, for signers that take a hash.
+    pub fn to_be_signed_digest(&self) -> Result<Vec<u8>, SignError> {
+        Ok(self.cms.to_be_signed_digest()?)
+    }
+
+    /// Step three: the bytes to append, once the signature value is back. A value that does
+    /// not verify against the certificate is refused.
+    pub fn finish(
+        self,
+        signature: &[u8],
+        timestamper: Option<&dyn Timestamper>,
+    ) -> Result<Vec<u8>, SignError> {
+        let cms = self.cms.assemble(signature, timestamper)?;
+        Ok(self.pdf.finish(&cms)?)
+    }
+}
+
+/// Step one of remote signing: the revision with its placeholder and the CMS attributes.
+/// `signer` describes the remote key (e.g. [`qz_pki::custody::remote::RemoteSigner`]).
+pub fn prepare_remote(
+    input: &[u8],
+    signer: &dyn DocumentSigner,
+    identity: &SignerIdentity,
+    reserve_for_timestamp: usize,
+    options: impl FnOnce(&Document<'_>) -> Result<SignatureOptions, SignError>,
+) -> Result<RemoteSignature, SignError> {
+    let document = Document::open(input)?;
+    let mut options = options(&document)?;
+    options.contents_capacity = qz_pki::cms::estimated_len(signer, identity)? + reserve_for_timestamp;
+    let pdf = document.prepare_signature(&options)?;
+    let digest = signer.digest_algorithm().digest(&pdf.signed_parts(input));
+    let cms = qz_pki::cms::prepare(
+        signer,
+        identity,
+        &SignedDataRequest {
+            content_type: qz_pki::oid::ID_DATA,
+            content: None,
+            content_digest: &digest,
+            include_certificates: true,
+        },
+    )?;
+    Ok(RemoteSignature { pdf, cms })
+}

@@ -112,6 +112,71 @@ pub trait Timestamper {
     }
 }
 
+/// A SignedData waiting for its signature value: the three-step form used when the key is
+/// elsewhere (a Ukey helper, the phone in two-party signing).
+#[derive(Debug, Clone)]
+pub struct PreparedCms {
+    identity: SignerIdentity,
+    digest: DigestAlgorithm,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    attrs: SetOfVec<Attribute>,
+    content_type: const_oid::ObjectIdentifier,
+    content: Option<Vec<u8>>,
+    include_certificates: bool,
+}
+
+/// Step one: the signed attributes; sign [`PreparedCms::to_be_signed`] elsewhere.
+pub fn prepare(
+    signer: &dyn DocumentSigner,
+    identity: &SignerIdentity,
+    request: &SignedDataRequest<'_>,
+) -> Result<PreparedCms, PkiError> {
+    let digest = signer.digest_algorithm();
+    Ok(PreparedCms {
+        attrs: signed_attributes(identity, digest, request.content_type, request.content_digest)?,
+        identity: identity.clone(),
+        digest,
+        signature_algorithm: signer.signature_algorithm(),
+        content_type: request.content_type,
+        content: request.content.map(<[u8]>::to_vec),
+        include_certificates: request.include_certificates,
+    })
+}
+
+impl PreparedCms {
+    /// The bytes the signature covers: the signed attributes encoded as SET OF (RFC 5652
+    /// 5.4), not with their [0] tag.
+    pub fn to_be_signed(&self) -> Result<Vec<u8>, PkiError> {
+        to_der(&self.attrs)
+    }
+
+    /// Their digest, for signers that take a hash (most tokens).
+    pub fn to_be_signed_digest(&self) -> Result<Vec<u8>, PkiError> {
+        Ok(self.digest.digest(&[&self.to_be_signed()?]))
+    }
+
+    /// Step three: the CMS with `signature`, which is checked against the certificate first
+    /// so a wrong or forged value never ends up in a document.
+    pub fn assemble(
+        &self,
+        signature: &[u8],
+        timestamper: Option<&dyn Timestamper>,
+    ) -> Result<Vec<u8>, PkiError> {
+        crate::verify::verify_signature(
+            self.identity
+                .certificate
+                .tbs_certificate()
+                .subject_public_key_info(),
+            &self.signature_algorithm,
+            self.digest,
+            &self.to_be_signed()?,
+            signature,
+        )
+        .map_err(|e| PkiError::Sign(format!("the remote signature does not verify: {e}")))?;
+        assemble(self, signature.to_vec(), timestamper)
+    }
+}
+
 /// Builds a DER `ContentInfo(SignedData)` with one signer; with a timestamper, the signature
 /// value is timestamped and the token added as unsigned attribute (PAdES B-T).
 pub fn build_signed_data(
@@ -120,10 +185,25 @@ pub fn build_signed_data(
     request: &SignedDataRequest<'_>,
     timestamper: Option<&dyn Timestamper>,
 ) -> Result<Vec<u8>, PkiError> {
-    let digest = signer.digest_algorithm();
-    let attrs = signed_attributes(identity, digest, request.content_type, request.content_digest)?;
-    // The signature covers the attributes encoded as SET OF (RFC 5652 5.4), not as [0].
-    let signature = signer.sign(&to_der(&attrs)?)?;
+    let prepared = prepare(signer, identity, request)?;
+    let signature = signer.sign(&prepared.to_be_signed()?)?;
+    assemble(&prepared, signature, timestamper)
+}
+
+fn assemble(
+    prepared: &PreparedCms,
+    signature: Vec<u8>,
+    timestamper: Option<&dyn Timestamper>,
+) -> Result<Vec<u8>, PkiError> {
+    let identity = &prepared.identity;
+    let digest = prepared.digest;
+    let attrs = prepared.attrs.clone();
+    let request = SignedDataRequest {
+        content_type: prepared.content_type,
+        content: prepared.content.as_deref(),
+        content_digest: &[],
+        include_certificates: prepared.include_certificates,
+    };
     let unsigned_attrs = match timestamper {
         Some(timestamper) => {
             let token = timestamper.timestamp(&signature)?;
@@ -143,7 +223,7 @@ pub fn build_signed_data(
         }),
         digest_alg: digest.identifier(),
         signed_attrs: Some(attrs),
-        signature_algorithm: signer.signature_algorithm(),
+        signature_algorithm: prepared.signature_algorithm.clone(),
         signature: OctetString::new(signature)?,
         unsigned_attrs,
     };
