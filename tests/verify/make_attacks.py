@@ -56,7 +56,7 @@ EXIT_CODES = {"VALID": 0, "ALLOWED_CHANGE": 0, "MODIFIED": 1, "BROKEN": 2, "NO_S
 # pyHanko -> qz verify vocabulary (the issue's mapping)
 COVERAGE = {"ENTIRE_FILE": "entire_file", "ENTIRE_REVISION": "entire_revision",
             "CONTIGUOUS_BLOCK_FROM_START": "partial", "UNCLEAR": "partial"}
-MODIFICATION = {None: "none", "NONE": "none", "LTA_UPDATES": "form_filling", "FORM_FILLING": "form_filling",
+MODIFICATION = {None: "none", "NONE": "none", "LTA_UPDATES": "lta_updates", "FORM_FILLING": "form_filling",
                 "ANNOTATIONS": "annotations", "OTHER": "other"}
 
 RED_BLOCK = b"q 1 0 0 rg 40 300 515 140 re f 1 1 1 rg 60 320 475 100 re f 1 0 0 rg 80 340 435 60 re f Q\n"

@@ -17,7 +17,7 @@ from .conftest import EXIT_CODES, attack_entries, built, level_entries
 VERDICTS = set(EXIT_CODES)
 KINDS = {"approval", "certification", "document_timestamp"}
 COVERAGES = {"entire_file", "entire_revision", "partial", "none"}
-MODIFICATIONS = {"none", "form_filling", "annotations", "other"}
+MODIFICATIONS = {"none", "lta_updates", "form_filling", "annotations", "other"}
 STATUSES = {"valid", "allowed_change", "modified", "broken"}
 REV_STATUS = {"good", "revoked", "unknown", "not_checked"}
 REV_SOURCE = {"dss", "cms", "online", "none"}

@@ -177,7 +177,9 @@ impl TimestampAuthority<'_> {
             policy: self.policy,
             message_imprint: imprint.clone(),
             serial_number: Int::new(&serial)?,
-            gen_time: GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(since.as_secs()))?,
+            gen_time: Any::encode_from(&GeneralizedTime::from_unix_duration(
+                std::time::Duration::from_secs(since.as_secs()),
+            )?)?,
             accuracy: Some(AccuracyAny {
                 seconds: Some(Int::new(&[1])?),
                 millis: None,

@@ -3,7 +3,7 @@
 
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
-use der::asn1::{GeneralizedTime, ObjectIdentifier, OctetString, SetOfVec};
+use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
 use der::{Any, Decode, Encode, Sequence};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::Certificate;
@@ -72,14 +72,36 @@ pub fn verify_signature(
     if alg == oid::RSASSA_PSS {
         use rsa::pkcs8::DecodePublicKey as _;
         let key = rsa::RsaPublicKey::from_public_key_der(&key_der).map_err(invalid)?;
-        // The PSS parameters name the hash; the common profiles use the SignerInfo digest.
-        let hashed = digest.digest(&[message]);
-        let result = match digest {
-            DigestAlgorithm::Sha256 => key.verify(rsa::Pss::<sha2::Sha256>::new(), &hashed, signature),
-            DigestAlgorithm::Sha384 => key.verify(rsa::Pss::<sha2::Sha384>::new(), &hashed, signature),
-            DigestAlgorithm::Sha512 => key.verify(rsa::Pss::<sha2::Sha512>::new(), &hashed, signature),
-            DigestAlgorithm::Sha1 => key.verify(rsa::Pss::<sha1::Sha1>::new(), &hashed, signature),
+        // RSASSA-PSS-params (RFC 4055): hash DEFAULT SHA-1, salt length DEFAULT 20.
+        let params = algorithm
+            .parameters
+            .as_ref()
+            .map(|p| p.decode_as::<PssParams>())
+            .transpose()
+            .map_err(|e| invalid(format!("bad RSASSA-PSS parameters: {e}")))?;
+        let pss_digest = match params.as_ref().and_then(|p| p.hash_algorithm.as_ref()) {
+            Some(hash) => {
+                DigestAlgorithm::from_oid(hash.oid).ok_or_else(|| invalid("unsupported PSS hash"))?
+            }
+            None => DigestAlgorithm::Sha1,
         };
+        let salt = params.as_ref().and_then(|p| p.salt_length).unwrap_or(20) as usize;
+        let hashed = pss_digest.digest(&[message]);
+        let result = match pss_digest {
+            DigestAlgorithm::Sha256 => {
+                key.verify(rsa::Pss::<sha2::Sha256>::new_with_salt(salt), &hashed, signature)
+            }
+            DigestAlgorithm::Sha384 => {
+                key.verify(rsa::Pss::<sha2::Sha384>::new_with_salt(salt), &hashed, signature)
+            }
+            DigestAlgorithm::Sha512 => {
+                key.verify(rsa::Pss::<sha2::Sha512>::new_with_salt(salt), &hashed, signature)
+            }
+            DigestAlgorithm::Sha1 => {
+                key.verify(rsa::Pss::<sha1::Sha1>::new_with_salt(salt), &hashed, signature)
+            }
+        };
+        let _ = digest;
         return result.map_err(invalid);
     }
     let ec_digest = match alg {
@@ -123,6 +145,19 @@ pub fn verify_signature(
     )))
 }
 
+/// `RSASSA-PSS-params` (RFC 4055 3.1).
+#[derive(Debug, Clone, Sequence)]
+struct PssParams {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    hash_algorithm: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
+    mask_gen_algorithm: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
+    salt_length: Option<u32>,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
+    trailer_field: Option<u32>,
+}
+
 /// Whether `cert` was signed by `issuer`'s key.
 pub fn verify_certificate_signature(cert: &Certificate, issuer: &Certificate) -> Result<(), PkiError> {
     let tbs = cert.tbs_certificate().to_der()?;
@@ -150,8 +185,9 @@ pub struct TstInfo {
     pub message_imprint: MessageImprint,
     /// Serial number.
     pub serial_number: der::asn1::Int,
-    /// The time.
-    pub gen_time: GeneralizedTime,
+    /// The time, kept raw: RFC 3161 allows fractional seconds, which DER's GeneralizedTime
+    /// type of the `der` crate refuses (see [`TstInfo::time`]).
+    pub gen_time: Any,
     /// Accuracy.
     #[asn1(optional = "true")]
     pub accuracy: Option<AccuracyAny>,
@@ -167,6 +203,33 @@ pub struct TstInfo {
     /// Extensions.
     #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
     pub extensions: Option<Vec<x509_cert::ext::Extension>>,
+}
+
+impl TstInfo {
+    /// `genTime` as time since the Unix epoch (fractions dropped).
+    pub fn time(&self) -> Option<std::time::Duration> {
+        if der::Tagged::tag(&self.gen_time) != der::Tag::GeneralizedTime {
+            return None;
+        }
+        let text = std::str::from_utf8(self.gen_time.value()).ok()?;
+        let digits = text.get(..14)?;
+        if !digits.bytes().all(|b| b.is_ascii_digit()) || !text.ends_with('Z') {
+            return None;
+        }
+        let number = |r: std::ops::Range<usize>| digits.get(r).and_then(|t| t.parse::<u16>().ok());
+        let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
+        let (hour, minute, second) = (number(8..10)?, number(10..12)?, number(12..14)?);
+        let time = der::DateTime::new(
+            year,
+            u8::try_from(month).ok()?,
+            u8::try_from(day).ok()?,
+            u8::try_from(hour).ok()?,
+            u8::try_from(minute).ok()?,
+            u8::try_from(second).ok()?,
+        )
+        .ok()?;
+        Some(time.unix_duration())
+    }
 }
 
 /// `Accuracy`, kept opaque.

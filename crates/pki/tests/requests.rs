@@ -6,7 +6,9 @@ fn fuzz_seeds_and_garbage_get_answers() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     let mut count = 0;
     for dir in ["seeds/pki_requests", "regressions/pki_requests"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let data = std::fs::read(entry.path()).unwrap();
             qz_pki::fuzzing::respond_to_requests(&data);

@@ -74,6 +74,12 @@ struct Analysis<'d> {
     roots: Vec<(Object, Modification)>,
     /// Widgets listed as /Kids of newly added signature fields (they may lack /Parent).
     new_signature_widgets: HashSet<ObjectId>,
+    /// Field locks (FieldMDP) of the signatures present in the signed revision.
+    locks: Vec<Lock>,
+    /// /Info or XMP metadata changed.
+    metadata_changed: bool,
+    /// A signature, document timestamp or DSS was added: the metadata may change with it.
+    signature_material: bool,
     level: Modification,
     reasons: Vec<String>,
 }
@@ -130,20 +136,33 @@ impl Analysis<'_> {
         if (!same_opt(self.old.trailer.get(b"Info").ok(), info.as_ref()) || self.info_changed())
             && let Some(Object::Reference(id)) = &info
         {
+            // Allowed only alongside a signature or LTV update (checked at the end): an edit of
+            // the metadata on its own is a modification.
             self.explained.insert(*id);
-            self.level = self.level.max(Modification::FormFilling);
+            self.metadata_changed = true;
         }
         let (Ok(old_cat), Ok(new_cat)) = (self.old.catalog(), self.new.catalog()) else {
             self.bump(Modification::Other, "the catalog cannot be read");
             return;
         };
         self.explain_ref(Some(new_root));
-        if !same_dict(
-            old_cat,
-            new_cat,
-            &[b"AcroForm", b"DSS", b"Extensions", b"Metadata"],
-        ) {
-            self.bump(Modification::Other, "the document catalog changed");
+        let allowed: &[&[u8]] = &[b"AcroForm", b"DSS", b"Extensions", b"Metadata", b"Version"];
+        if !same_dict(old_cat, new_cat, allowed) {
+            let keys: BTreeSet<String> = old_cat
+                .iter()
+                .chain(new_cat.iter())
+                .map(|(k, _)| k.as_slice())
+                .filter(|k| !allowed.contains(k))
+                .filter(|k| !same_opt(old_cat.get(k).ok(), new_cat.get(k).ok()))
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .collect();
+            self.bump(
+                Modification::Other,
+                format!(
+                    "the document catalog changed ({})",
+                    keys.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            );
         }
         if let Ok(Object::Reference(id)) = new_cat.get(b"Metadata")
             && self.changed.contains(id)
@@ -155,7 +174,7 @@ impl Analysis<'_> {
                 .is_ok_and(|s| s.dict.has_type(b"Metadata"));
             if is_xmp {
                 self.explained.insert(*id);
-                self.level = self.level.max(Modification::FormFilling);
+                self.metadata_changed = true;
             }
         }
         let old_dss = old_cat.get(b"DSS").ok();
@@ -165,7 +184,12 @@ impl Analysis<'_> {
         if dss_changed && let Some(dss) = new_dss {
             // A changed DSS object itself is explained through the catalog's reference.
             self.explain_ref(Some(dss));
-            self.roots.push((dss.clone(), Modification::LtaUpdates));
+            // The DSS object itself may be an updated old one: traverse its content.
+            let content = Self::resolve(self.new, dss)
+                .cloned()
+                .unwrap_or_else(|| dss.clone());
+            self.roots.push((content, Modification::LtaUpdates));
+            self.signature_material = true;
             self.level = self.level.max(Modification::LtaUpdates);
         }
         if let Ok(ext) = new_cat.get(b"Extensions") {
@@ -328,6 +352,7 @@ impl Analysis<'_> {
                     .and_then(|p| p.get(b"FT").and_then(Object::as_name).ok())
             });
             if field_type == Some(b"Sig") || self.new_signature_widgets.contains(id) {
+                self.signature_material = true;
                 self.roots.push((annot.clone(), Modification::FormFilling));
             } else {
                 self.bump(Modification::Other, format!("a new form widget on page {page}"));
@@ -366,6 +391,13 @@ impl Analysis<'_> {
                     format!("form field {} changed beyond its value", id.0),
                 );
             }
+            let name = field_name(self.old, id);
+            if field_type != Some(b"Sig") && self.locks.iter().any(|lock| lock.covers(&name)) {
+                self.bump(
+                    Modification::Other,
+                    format!("form field {name:?} is locked by a signature"),
+                );
+            }
             if field_type == Some(b"Sig")
                 && old.has(b"V")
                 && !same_opt(old.get(b"V").ok(), new.get(b"V").ok())
@@ -379,6 +411,7 @@ impl Analysis<'_> {
             for key in [b"V".as_slice(), b"AP"] {
                 if let Ok(value) = new.get(key) {
                     let level = if field_type == Some(b"Sig") {
+                        self.signature_material = true;
                         self.new_signature_value_level(value)
                     } else {
                         Modification::FormFilling
@@ -423,6 +456,134 @@ impl Analysis<'_> {
             }
         }
     }
+}
+
+/// A field lock: `/Lock` on a signature field or a FieldMDP transform (ISO 32000-1 12.7.4.5).
+#[derive(Debug, Clone)]
+struct Lock {
+    action: Vec<u8>,
+    fields: Vec<String>,
+}
+
+impl Lock {
+    fn covers(&self, name: &str) -> bool {
+        let listed = self
+            .fields
+            .iter()
+            .any(|f| f == name || name.starts_with(&format!("{f}.")));
+        match self.action.as_slice() {
+            b"All" => true,
+            b"Include" => listed,
+            b"Exclude" => !listed,
+            _ => false,
+        }
+    }
+}
+
+fn lock_of(doc: &Document, dict: &Dictionary) -> Option<Lock> {
+    let action = dict.get(b"Action").and_then(Object::as_name).ok()?.to_vec();
+    let fields = dict
+        .get(b"Fields")
+        .ok()
+        .and_then(|f| doc.dereference(f).ok())
+        .and_then(|(_, f)| f.as_array().ok())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.as_str().ok())
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(Lock { action, fields })
+}
+
+/// Locks of signed signature fields in `doc`.
+fn locks(doc: &Document) -> Vec<Lock> {
+    let mut out = Vec::new();
+    for object in doc.objects.values() {
+        let Ok(dict) = object.as_dict() else { continue };
+        if dict.get(b"FT").and_then(Object::as_name).ok() != Some(b"Sig") || !dict.has(b"V") {
+            continue;
+        }
+        if let Some(lock) = dict
+            .get(b"Lock")
+            .ok()
+            .and_then(|l| doc.dereference(l).ok())
+            .and_then(|(_, l)| l.as_dict().ok())
+            .and_then(|l| lock_of(doc, l))
+        {
+            out.push(lock);
+        }
+        let references = dict
+            .get(b"V")
+            .ok()
+            .and_then(|v| doc.dereference(v).ok())
+            .and_then(|(_, v)| v.as_dict().ok())
+            .and_then(|v| v.get(b"Reference").ok())
+            .and_then(|r| r.as_array().ok());
+        for reference in references.into_iter().flatten() {
+            let Some(reference) = doc
+                .dereference(reference)
+                .ok()
+                .and_then(|(_, r)| r.as_dict().ok())
+            else {
+                continue;
+            };
+            if reference.get(b"TransformMethod").and_then(Object::as_name).ok() == Some(b"FieldMDP")
+                && let Some(lock) = reference
+                    .get(b"TransformParams")
+                    .ok()
+                    .and_then(|p| doc.dereference(p).ok())
+                    .and_then(|(_, p)| p.as_dict().ok())
+                    .and_then(|p| lock_of(doc, p))
+            {
+                out.push(lock);
+            }
+        }
+    }
+    out
+}
+
+/// The fully qualified name of a field (its /T and its parents').
+fn field_name(doc: &Document, id: ObjectId) -> String {
+    let mut parts = Vec::new();
+    let mut current = Some(id);
+    let mut seen = HashSet::new();
+    while let Some(node) = current {
+        if !seen.insert(node) {
+            break;
+        }
+        let Ok(dict) = doc.get_dictionary(node) else { break };
+        if let Ok(t) = dict.get(b"T").and_then(Object::as_str) {
+            parts.push(String::from_utf8_lossy(t).into_owned());
+        }
+        current = dict.get(b"Parent").and_then(Object::as_reference).ok();
+    }
+    parts.reverse();
+    parts.join(".")
+}
+
+/// Every object reachable from the trailer of `doc`.
+fn reachable_objects(doc: &Document) -> HashSet<ObjectId> {
+    let mut seen = HashSet::new();
+    let mut queue: VecDeque<&Object> = doc.trailer.iter().map(|(_, v)| v).collect();
+    while let Some(object) = queue.pop_front() {
+        match object {
+            Object::Reference(id) => {
+                if seen.insert(*id)
+                    && let Some(target) = doc.objects.get(id)
+                {
+                    queue.push_back(target);
+                }
+            }
+            Object::Array(items) => queue.extend(items.iter()),
+            Object::Dictionary(dict) => queue.extend(dict.iter().map(|(_, v)| v)),
+            Object::Stream(stream) => queue.extend(stream.dict.iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+    seen
 }
 
 fn same_opt(a: Option<&Object>, b: Option<&Object>) -> bool {
@@ -494,9 +655,20 @@ pub(crate) fn analyse(old: &Document, new: &Document) -> Changes {
         explained: HashSet::new(),
         roots: Vec::new(),
         new_signature_widgets: HashSet::new(),
+        locks: locks(old),
+        metadata_changed: false,
+        signature_material: false,
         level,
         reasons,
     };
+    let same_root = matches!(
+        (old.trailer.get(b"Root"), new.trailer.get(b"Root")),
+        (Ok(a), Ok(b)) if a == b
+    );
+    if !same_root {
+        // A catalog swapped in through the trailer alone changes no object at all.
+        analysis.bump(Modification::Other, "the trailer points to another catalog");
+    }
     if analysis.changed.is_empty() {
         return Changes {
             level: analysis.level,
@@ -507,11 +679,25 @@ pub(crate) fn analyse(old: &Document, new: &Document) -> Changes {
     analysis.pages();
     analysis.filled_fields();
     analysis.traverse_roots();
+    if analysis.metadata_changed {
+        if analysis.signature_material {
+            analysis.level = analysis.level.max(Modification::LtaUpdates);
+        } else {
+            analysis.bump(
+                Modification::Other,
+                "the document metadata changed without a signature",
+            );
+        }
+    }
+    // A new object nothing refers to cannot be shown or used (writers leave such orphans);
+    // only objects reachable from the trailer count.
+    let reachable = reachable_objects(new);
     let unexplained: Vec<ObjectId> = analysis
         .changed
         .iter()
         .copied()
         .filter(|id| !analysis.explained.contains(id))
+        .filter(|id| !analysis.is_new(*id) || reachable.contains(id))
         .collect();
     for id in unexplained {
         let what = new

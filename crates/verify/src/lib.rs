@@ -107,9 +107,9 @@ fn pdf_date(raw: &[u8]) -> Option<String> {
     ))
 }
 
-fn rfc3339(time: &der::asn1::GeneralizedTime) -> String {
-    let t = time.to_date_time();
-    format!(
+fn rfc3339(info: &qz_pki::verify::TstInfo) -> Option<String> {
+    let t = der::DateTime::from_unix_duration(info.time()?).ok()?;
+    Some(format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         t.year(),
         t.month(),
@@ -117,7 +117,7 @@ fn rfc3339(time: &der::asn1::GeneralizedTime) -> String {
         t.hour(),
         t.minutes(),
         t.seconds()
-    )
+    ))
 }
 
 fn signer_of(cert: &Certificate) -> Signer {
@@ -438,7 +438,7 @@ impl Context<'_> {
                     report.signature_algorithm =
                         Some(algorithm_name(&ts.token.signer_info.signature_algorithm.oid));
                     report.timestamp = Some(Timestamp {
-                        time: ts.info.as_ref().map(|i| rfc3339(&i.gen_time)),
+                        time: ts.info.as_ref().and_then(rfc3339),
                         valid: ts.valid,
                         trusted: None,
                     });
@@ -487,10 +487,10 @@ impl Context<'_> {
                                     })
                                 });
                                 if ts.valid
-                                    && let Some(info) = &ts.info
+                                    && let Some(time) =
+                                        ts.info.as_ref().and_then(qz_pki::verify::TstInfo::time)
                                 {
-                                    validation_time =
-                                        SystemTime::UNIX_EPOCH + info.gen_time.to_unix_duration();
+                                    validation_time = SystemTime::UNIX_EPOCH + time;
                                 }
                                 if !ts.valid {
                                     problems.extend(
@@ -501,7 +501,7 @@ impl Context<'_> {
                                     problems.push("the signature timestamp's TSA is not trusted".into());
                                 }
                                 report.timestamp = Some(Timestamp {
-                                    time: ts.info.as_ref().map(|i| rfc3339(&i.gen_time)),
+                                    time: ts.info.as_ref().and_then(rfc3339),
                                     valid: ts.valid,
                                     trusted,
                                 });
@@ -645,11 +645,14 @@ impl Context<'_> {
                         SignatureStatus::Modified
                     }
                     (Modification::FormFilling, _) => SignatureStatus::AllowedChange,
-                    (Modification::Annotations, Some(1 | 2)) => {
-                        problems.push("the certification forbids annotations".into());
+                    // Only a certification with P=3 permits annotations (pyHanko agrees).
+                    (Modification::Annotations, Some(3)) => SignatureStatus::AllowedChange,
+                    (Modification::Annotations, _) => {
+                        problems.push(
+                            "annotations were added after signing and no certification permits them".into(),
+                        );
                         SignatureStatus::Modified
                     }
-                    (Modification::Annotations, _) => SignatureStatus::AllowedChange,
                     (Modification::Other, _) => SignatureStatus::Modified,
                 }
             };

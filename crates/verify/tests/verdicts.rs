@@ -198,7 +198,8 @@ fn incremental_saving_attacks_are_modified() {
         format!("{content} 0 obj\n<</Length 5>>stream\nHACK!\nendstream\nendobj\n").as_bytes(),
     );
     assert_eq!(verdict(&no_xref), Verdict::Modified);
-    // A new annotation on an approval signature is an allowed change.
+    // A new annotation after an approval signature: seen as annotations, and modified, since
+    // only a P=3 certification permits them.
     let annot = format!("<</Type/Annot/Subtype/Text/Rect[10 10 30 30]/Contents(note)/P {page} 0 R>>");
     let existing: String = doc
         .get_dictionary((page, 0))
@@ -229,7 +230,7 @@ fn incremental_saving_attacks_are_modified() {
         "{:?}",
         report.signatures[0].problems
     );
-    assert_eq!(report.verdict, Verdict::AllowedChange);
+    assert_eq!(report.verdict, Verdict::Modified);
 }
 
 /// Rewrites the ByteRange numbers (same width) and returns the file.
