@@ -162,7 +162,7 @@ pub fn check_id_number(id: &str) -> Result<(), PkiError> {
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: &[u8; 11] = b"10X98765432";
     let bytes = id.as_bytes();
-    let bad = || PkiError::Certificate(format!("{id:?} is not a valid resident ID number"));
+    let bad = || PkiError::Invalid(format!("{id:?} is not a valid resident ID number"));
     if bytes.len() != 18 || !bytes[..17].iter().all(u8::is_ascii_digit) {
         return Err(bad());
     }
@@ -186,7 +186,7 @@ pub fn check_id_number(id: &str) -> Result<(), PkiError> {
 pub fn check_credit_code(code: &str) -> Result<(), PkiError> {
     const CHARS: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
     const WEIGHTS: [usize; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
-    let bad = || PkiError::Certificate(format!("{code:?} is not a valid unified social credit code"));
+    let bad = || PkiError::Invalid(format!("{code:?} is not a valid unified social credit code"));
     let values: Vec<usize> = code
         .chars()
         .map(|c| CHARS.find(c.to_ascii_uppercase()))
@@ -530,15 +530,21 @@ impl CertificateAuthority {
     /// Writes `crl/ca.crl` (7 days valid); returns its path.
     pub fn write_issuing_crl(&mut self) -> Result<PathBuf, PkiError> {
         let now = SystemTime::now();
+        // Milliseconds since the epoch, as the CRL service numbers them: one growing sequence.
+        let millis = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let number = millis.max(self.config.next_crl_number);
         let crl = issue::sign_crl(
             &self.issuing,
             &self.issuing_key,
             &self.revoked()?,
             now - Duration::from_secs(60),
             now + 7 * DAY,
-            self.config.next_crl_number,
+            number,
         )?;
-        self.config.next_crl_number += 1;
+        self.config.next_crl_number = number + 1;
         self.save_config()?;
         let path = self.dir.join("crl").join("ca.crl");
         write_file(&path, &crl, false)?;
@@ -570,15 +576,16 @@ impl CertificateAuthority {
         ])
     }
 
-    /// A CRL signed now (`root` or `ca`), numbered by the current second so numbers grow; what
+    /// A CRL signed now (`root` or `ca`) with the caller's (strictly growing) number; what
     /// the CRL service hands out, so relying parties always get revocation data issued after
     /// the signature they validate.
-    pub fn fresh_crl(&self, which: &str, root_key: Option<&PrivateKey>) -> Result<Vec<u8>, PkiError> {
+    pub fn fresh_crl(
+        &self,
+        which: &str,
+        root_key: Option<&PrivateKey>,
+        number: u64,
+    ) -> Result<Vec<u8>, PkiError> {
         let now = SystemTime::now();
-        let number = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
         match (which, root_key) {
             ("ca", _) => issue::sign_crl(
                 &self.issuing,

@@ -34,6 +34,9 @@ pub enum PkiError {
     /// The signing operation failed.
     #[error("signing failed: {0}")]
     Sign(String),
+    /// Input that fails a format check (ID number, credit code, …).
+    #[error("{0}")]
+    Invalid(String),
     /// DER encoding failed.
     #[error("encoding error: {0}")]
     Encoding(#[from] der::Error),

@@ -209,14 +209,20 @@ impl Responder<'_> {
             .subject_public_key_info()
             .subject_public_key
             .raw_bytes();
+        let ours = |id: &CertId| {
+            DigestAlgorithm::from_oid(id.hash_algorithm.oid).is_some_and(|digest| {
+                id.issuer_name_hash.as_bytes() == digest.digest(&[&name]).as_slice()
+                    && id.issuer_key_hash.as_bytes() == digest.digest(&[key]).as_slice()
+            })
+        };
+        // RFC 6960 2.3: a responder not authorized for any of the issuers says so.
+        if !list.iter().any(|item| ours(&item.req_cert)) {
+            return failure(ResponseStatus::Unauthorized);
+        }
         let mut responses = Vec::with_capacity(list.len());
         for item in list {
             let id = &item.req_cert;
-            let ours = DigestAlgorithm::from_oid(id.hash_algorithm.oid).is_some_and(|digest| {
-                id.issuer_name_hash.as_bytes() == digest.digest(&[&name]).as_slice()
-                    && id.issuer_key_hash.as_bytes() == digest.digest(&[key]).as_slice()
-            });
-            let answer = if ours {
+            let answer = if ours(id) {
                 status(&id.serial_number)
             } else {
                 CertStatus::Unknown

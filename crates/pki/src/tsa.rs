@@ -122,10 +122,11 @@ impl TimestampAuthority<'_> {
         else {
             return rejection(TsaFailure::BadAlgorithm, "unsupported hash algorithm");
         };
+        if imprint_algorithm == DigestAlgorithm::Sha1 {
+            return rejection(TsaFailure::BadAlgorithm, "SHA-1 imprints are not accepted");
+        }
         let expected_len = imprint_algorithm.digest(&[]).len();
-        if request.message_imprint.hashed_message.as_bytes().len() != expected_len
-            || imprint_algorithm == DigestAlgorithm::Sha1
-        {
+        if request.message_imprint.hashed_message.as_bytes().len() != expected_len {
             return rejection(
                 TsaFailure::BadDataFormat,
                 "imprint length does not match its algorithm",

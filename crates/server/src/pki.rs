@@ -63,6 +63,8 @@ pub struct PkiServices {
     tsa: ServiceKey,
     ocsp: ServiceKey,
     cache: RwLock<RevocationCache>,
+    /// Last CRL number handed out: CRL numbers must grow strictly (RFC 5280 5.2.3).
+    crl_number: std::sync::atomic::AtomicU64,
 }
 
 fn load_or_issue(
@@ -143,6 +145,7 @@ impl PkiServices {
             tsa,
             ocsp,
             cache: RwLock::new(RevocationCache::default()),
+            crl_number: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -228,7 +231,23 @@ async fn crl(State(services): State<Arc<PkiServices>>, UrlPath(name): UrlPath<St
     let result = tokio::task::spawn_blocking(move || {
         let ca = CertificateAuthority::open(&services.dir)?;
         let root_key = if which == "root" { ca.root_key().ok() } else { None };
-        ca.fresh_crl(&which, root_key.as_ref())
+        // Milliseconds since the epoch, bumped past the last number given out.
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let previous = services
+            .crl_number
+            .fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+        let number = if previous >= now {
+            services
+                .crl_number
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                + 1
+        } else {
+            now
+        };
+        ca.fresh_crl(&which, root_key.as_ref(), number)
     })
     .await;
     match result {
@@ -287,7 +306,7 @@ pub fn router(services: Arc<PkiServices>) -> Router {
         .route("/pki/crl/{name}", get(crl))
         .route("/pki/cert/{name}", get(certificate))
         .route("/pki/ocsp", post(ocsp_post))
-        .route("/pki/ocsp/{request}", get(ocsp_get))
+        .route("/pki/ocsp/{*request}", get(ocsp_get))
         .route("/pki/tsa", post(tsa))
         .layer(DefaultBodyLimit::max(MAX_REQUEST))
         .with_state(services)

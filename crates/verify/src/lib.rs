@@ -589,6 +589,11 @@ impl Context<'_> {
             }
         }
 
+        // A document timestamp's TSA is its signer: the same trust answer.
+        if is_timestamp && let Some(timestamp) = report.timestamp.as_mut() {
+            timestamp.trusted = report.trusted;
+        }
+
         // Objects hidden inside any signature's gap are never legitimate.
         let hidden = self.doc.reference_table.entries.values().any(|e| match e {
             lopdf::xref::XrefEntry::Normal { offset, .. } => {
