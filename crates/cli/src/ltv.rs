@@ -98,9 +98,8 @@ fn crl_urls(cert: &Certificate) -> Vec<String> {
         .collect()
 }
 
-fn ocsp_urls(cert: &Certificate) -> Vec<String> {
-    const AD_OCSP: const_oid::ObjectIdentifier =
-        const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+/// URLs of one access method in the certificate's AIA (RFC 5280 4.2.2.1).
+fn access_urls(cert: &Certificate, method: const_oid::ObjectIdentifier) -> Vec<String> {
     let Ok(Some((_, access))) = cert
         .tbs_certificate()
         .get_extension::<AuthorityInfoAccessSyntax>()
@@ -111,26 +110,22 @@ fn ocsp_urls(cert: &Certificate) -> Vec<String> {
         access
             .0
             .iter()
-            .filter(|a| a.access_method == AD_OCSP)
+            .filter(|a| a.access_method == method)
             .map(|a| &a.access_location),
     )
 }
 
+fn ocsp_urls(cert: &Certificate) -> Vec<String> {
+    access_urls(
+        cert,
+        const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1"),
+    )
+}
+
 fn ca_issuer_urls(cert: &Certificate) -> Vec<String> {
-    const AD_CA_ISSUERS: const_oid::ObjectIdentifier =
-        const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
-    let Ok(Some((_, access))) = cert
-        .tbs_certificate()
-        .get_extension::<AuthorityInfoAccessSyntax>()
-    else {
-        return Vec::new();
-    };
-    uris(
-        access
-            .0
-            .iter()
-            .filter(|a| a.access_method == AD_CA_ISSUERS)
-            .map(|a| &a.access_location),
+    access_urls(
+        cert,
+        const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2"),
     )
 }
 

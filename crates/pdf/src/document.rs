@@ -441,7 +441,7 @@ fn raw_is_ws(byte: u8) -> bool {
 }
 
 /// Decodes a PDF text string (UTF-16BE with BOM, UTF-8 with BOM, or PDFDocEncoding ≈ Latin-1).
-pub(crate) fn decode_text_string(bytes: &[u8]) -> String {
+pub fn decode_text_string(bytes: &[u8]) -> String {
     if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
         let units: Vec<u16> = rest
             .chunks_exact(2)

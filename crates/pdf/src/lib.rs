@@ -31,7 +31,7 @@ mod sign;
 mod writer;
 
 pub use appearance::{Appearance, Image, Mark, TextStyle};
-pub use document::{DocMdp, Document, Page, SignatureField};
+pub use document::{DocMdp, Document, Page, SignatureField, decode_text_string};
 pub use dss::ValidationData;
 pub use error::PdfError;
 pub use font::Font;

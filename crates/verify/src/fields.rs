@@ -18,20 +18,6 @@ pub(crate) struct SignedField {
     pub widgets: Vec<ObjectId>,
 }
 
-fn text(bytes: &[u8]) -> String {
-    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
-        let units: Vec<u16> = rest
-            .chunks_exact(2)
-            .map(|c| u16::from_be_bytes([c[0], c[1]]))
-            .collect();
-        return String::from_utf16_lossy(&units);
-    }
-    if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
-        return String::from_utf8_lossy(rest).into_owned();
-    }
-    bytes.iter().map(|&b| char::from(b)).collect()
-}
-
 fn is_widget(dict: &Dictionary) -> bool {
     dict.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Widget")
 }
@@ -65,7 +51,11 @@ pub(crate) fn signed_fields(doc: &Document) -> Vec<SignedField> {
         let Ok(dict) = doc.get_dictionary(id) else {
             continue;
         };
-        let partial = dict.get(b"T").and_then(Object::as_str).ok().map(text);
+        let partial = dict
+            .get(b"T")
+            .and_then(Object::as_str)
+            .ok()
+            .map(qz_pdf::decode_text_string);
         let name = match (&partial, prefix.is_empty()) {
             (Some(p), true) => p.clone(),
             (Some(p), false) => format!("{prefix}.{p}"),
@@ -142,7 +132,7 @@ pub(crate) fn signed_fields(doc: &Document) -> Vec<SignedField> {
                 name: dict
                     .get(b"T")
                     .and_then(Object::as_str)
-                    .map(text)
+                    .map(qz_pdf::decode_text_string)
                     .unwrap_or_default(),
                 field: id,
                 value: value.clone(),
