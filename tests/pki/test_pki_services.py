@@ -815,3 +815,24 @@ def test_sigterm_shutdown_and_clean_log(pki):
         note(f"qz pki serve exit code after SIGTERM: {rc}")
     log = pki.server.log_text()
     assert "panicked" not in log and "RUST_BACKTRACE" not in log, log[-3000:]
+
+
+def test_verify_online_fetches_revocation(pki, small_pdf):
+    """`qz verify --online` asks the certificate's OCSP/CRL URLs: good, then revoked."""
+    prefix, serial = pki.issue("person", "在线验证甲", pki.root_dir / "online")
+    signed = pki.root_dir / "online-signed.pdf"
+    r = pki.qz_run("sign", small_pdf, "-o", signed, "--key", prefix.with_suffix(".key"),
+                   "--cert", prefix.with_suffix(".pem"))
+    assert r.rc == 0, r.describe()
+
+    def report():
+        r = pki.qz_run("verify", "--online", "--json", "--trust", pki.root_pem, signed)
+        return json.loads(r.stdout)
+
+    first = report()
+    assert first["signatures"][0]["revocation"] == {"status": "good", "source": "online"}, first
+    assert first["verdict"] == "VALID", first
+    pki.revoke(serial, "keyCompromise")
+    second = report()
+    assert second["signatures"][0]["revocation"] == {"status": "revoked", "source": "online"}, second
+    assert second["verdict"] == "BROKEN", second

@@ -263,3 +263,26 @@ pub fn revocation_of(
     }
     Ok(None)
 }
+
+/// `qz verify --online`: CRLs and OCSP responses fetched from the certificate's URLs.
+#[derive(Debug, Default)]
+pub struct OnlineRevocation;
+
+impl qz_verify::RevocationSource for OnlineRevocation {
+    fn fetch(&self, cert: &Certificate, issuer: &Certificate) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let crls = crl_urls(cert).iter().filter_map(|url| get(url).ok()).collect();
+        let mut responses = Vec::new();
+        for url in ocsp_urls(cert) {
+            let mut nonce = [0u8; 16];
+            if getrandom::fill(&mut nonce).is_err() {
+                break;
+            }
+            if let Ok(request) = qz_pki::ocsp::request(cert, issuer, &nonce)
+                && let Ok(response) = post(&url, "application/ocsp-request", &request)
+            {
+                responses.push(response);
+            }
+        }
+        (crls, responses)
+    }
+}

@@ -16,7 +16,7 @@ pub struct VerifyArgs {
     /// Trust anchor certificates (PEM or DER; repeatable).
     #[arg(long)]
     trust: Vec<PathBuf>,
-    /// Fetch revocation information over the network (not implemented yet: embedded only).
+    /// Fetch revocation information the file does not embed (CRL and OCSP URLs in the certificates).
     #[arg(long)]
     online: bool,
     /// Print the report as JSON (schema qianzhang.verify/1, see README).
@@ -86,12 +86,13 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         anchors
             .extend(load_certificates(&bytes).with_context(|| format!("trust anchor {}", path.display()))?);
     }
-    if args.online {
-        eprintln!("note: --online is not implemented yet; revocation comes from what the file embeds");
-    }
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
     let options = VerifyOptions {
         trust_anchors: anchors,
+        online: args.online.then(|| {
+            std::sync::Arc::new(crate::ltv::OnlineRevocation)
+                as std::sync::Arc<dyn qz_verify::RevocationSource>
+        }),
         ..VerifyOptions::default()
     };
     let report = verify(&bytes, &options)?;

@@ -40,6 +40,13 @@ pub enum VerifyError {
     NotPdf,
 }
 
+/// Revocation data fetched on demand (`qz verify --online`). The library does no network I/O
+/// itself; the caller plugs a fetcher in.
+pub trait RevocationSource: std::fmt::Debug + Send + Sync {
+    /// CRLs (DER) and OCSP responses (DER `OCSPResponse`) for `cert` issued by `issuer`.
+    fn fetch(&self, cert: &Certificate, issuer: &Certificate) -> (Vec<Vec<u8>>, Vec<Vec<u8>>);
+}
+
 /// What to trust and when.
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
@@ -47,6 +54,8 @@ pub struct VerifyOptions {
     pub trust_anchors: Vec<Certificate>,
     /// The validation time when a signature has no valid timestamp.
     pub now: SystemTime,
+    /// Where to fetch revocation data the file does not embed.
+    pub online: Option<std::sync::Arc<dyn RevocationSource>>,
 }
 
 impl Default for VerifyOptions {
@@ -54,6 +63,7 @@ impl Default for VerifyOptions {
         VerifyOptions {
             trust_anchors: Vec::new(),
             now: SystemTime::now(),
+            online: None,
         }
     }
 }
@@ -585,6 +595,43 @@ impl Context<'_> {
                             };
                         }
                     }
+                }
+            }
+        }
+
+        // Nothing embedded answered: ask the network when allowed.
+        if matches!(report.revocation.status, "not_checked" | "unknown")
+            && let (Some(source), Some(cert)) = (&self.options.online, &signer_cert)
+        {
+            let path = chain::build_path(cert, &pool, &self.options.trust_anchors, validation_time);
+            if let Some(issuer) = path.certificates.get(1) {
+                let (fetched_crls, responses) = source.fetch(cert, issuer);
+                let ocsp: Vec<qz_pki::ocsp::CertStatus> = responses
+                    .iter()
+                    .filter_map(|r| qz_pki::ocsp::response_status(r, cert, issuer).ok())
+                    .collect();
+                let crl = chain::crl_status(cert, issuer, &fetched_crls, validation_time);
+                let revoked = crl == chain::CrlStatus::Revoked
+                    || ocsp
+                        .iter()
+                        .any(|s| matches!(s, qz_pki::ocsp::CertStatus::Revoked(..)));
+                let good = crl == chain::CrlStatus::Good || ocsp.contains(&qz_pki::ocsp::CertStatus::Good);
+                if revoked {
+                    report.revocation = Revocation {
+                        status: "revoked",
+                        source: "online",
+                    };
+                    problems.push("the signer certificate is revoked (fetched online)".into());
+                } else if good {
+                    report.revocation = Revocation {
+                        status: "good",
+                        source: "online",
+                    };
+                } else {
+                    report.revocation = Revocation {
+                        status: "unknown",
+                        source: "online",
+                    };
                 }
             }
         }

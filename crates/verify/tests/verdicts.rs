@@ -25,6 +25,7 @@ fn options() -> VerifyOptions {
     VerifyOptions {
         trust_anchors: anchors,
         now: SystemTime::now(),
+        online: None,
     }
 }
 
@@ -138,6 +139,7 @@ fn without_anchors_trust_is_not_evaluated() {
         &VerifyOptions {
             trust_anchors: Vec::new(),
             now: SystemTime::now(),
+            online: None,
         },
     )
     .unwrap();
