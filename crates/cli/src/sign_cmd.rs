@@ -96,9 +96,13 @@ pub struct SignArgs {
     /// CJK font for the date stamp: PATH or PATH:FACE-INDEX (default: a system font).
     #[arg(long)]
     font: Option<String>,
-    /// Signature SubFilter.
-    #[arg(long, default_value = "ETSI.CAdES.detached")]
-    subfilter: String,
+    /// Signature SubFilter (default: ETSI.CAdES.detached; adbe.pkcs7.detached for SM2 keys, as
+    /// Chinese vendors write them).
+    #[arg(long)]
+    subfilter: Option<String>,
+    /// With an SM2 key: GM/T 0010 content-type OIDs instead of the PKCS#7 ones.
+    #[arg(long)]
+    gm_oids: bool,
     /// Signature field name (an existing empty signature field of that name is filled).
     #[arg(long)]
     field: Option<String>,
@@ -431,7 +435,7 @@ fn write_atomically(output: &Path, parts: &[&[u8]]) -> Result<()> {
 
 pub fn run(args: SignArgs) -> Result<()> {
     let when = signing_time(&args)?;
-    let sub_filter = subfilter(&args.subfilter)?;
+    let requested_subfilter = args.subfilter.as_deref().map(subfilter).transpose()?;
     let timestamper = match (&args.tsa, args.level) {
         (Some(url), _) => Some(HttpTimestamper { url: url.clone() }),
         (None, Level::BB) => None,
@@ -441,6 +445,12 @@ pub fn run(args: SignArgs) -> Result<()> {
     let (key, identity) = load_signer(&args)?;
     let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(when.unix_timestamp())?);
     identity.check(key.as_ref(), at)?;
+    let is_sm2 = key.digest_algorithm() == qz_pki::DigestAlgorithm::Sm3;
+    let sub_filter = requested_subfilter.unwrap_or(if is_sm2 {
+        SubFilter::Pkcs7Detached
+    } else {
+        SubFilter::CadesDetached
+    });
     // With a TSA we are online: a revoked signer is refused before anything is signed.
     if timestamper.is_some()
         && let Some(qz_pki::ocsp::CertStatus::Revoked(..)) =
@@ -467,6 +477,7 @@ pub fn run(args: SignArgs) -> Result<()> {
                 contact_info: args.contact.clone(),
                 contents_capacity: 0,
                 marks: plan.marks,
+                gm_oids: args.gm_oids,
             })
         },
     )?;

@@ -42,6 +42,7 @@ pub fn sign_pdf(
             content: None,
             content_digest: &digest,
             include_certificates: true,
+            gm_oids: options.gm_oids,
         },
         timestamper,
     )?;
@@ -118,6 +119,7 @@ pub fn prepare_remote(
             content: None,
             content_digest: &digest,
             include_certificates: true,
+            gm_oids: options.gm_oids,
         },
     )?;
     Ok(RemoteSignature { pdf, cms })

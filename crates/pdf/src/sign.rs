@@ -58,6 +58,9 @@ pub struct SignatureOptions {
     pub contents_capacity: usize,
     /// Visible marks; none means an invisible signature.
     pub marks: Vec<Mark>,
+    /// Ask the CMS layer for GM/T 0010 content-type OIDs (national profile); the PDF side does
+    /// not change.
+    pub gm_oids: bool,
 }
 
 /// The document with its new revision appended, waiting for the CMS.

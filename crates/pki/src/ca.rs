@@ -212,11 +212,12 @@ impl CertificateAuthority {
         base_url: Option<String>,
         name: &str,
     ) -> Result<Self, PkiError> {
-        if profile == CaProfile::Sm2 {
-            return Err(PkiError::UnsupportedKey(
-                "the sm2 profile arrives with the national-profile work; use --profile intl".into(),
-            ));
-        }
+        // The national profile (GM/T 0015) is SM2 throughout, whatever --algorithm says.
+        let algorithm = if profile == CaProfile::Sm2 {
+            KeyAlgorithm::Sm2
+        } else {
+            algorithm
+        };
         if dir.join("root.pem").exists() {
             return Err(PkiError::Certificate(format!(
                 "{} already holds a CA",
@@ -295,6 +296,7 @@ impl CertificateAuthority {
             algorithm: match algorithm {
                 KeyAlgorithm::P256 => "p256".into(),
                 KeyAlgorithm::Rsa3072 => "rsa3072".into(),
+                KeyAlgorithm::Sm2 => "sm2".into(),
             },
             base_url,
             next_serial: 3,
@@ -378,6 +380,7 @@ impl CertificateAuthority {
     ) -> Result<(Certificate, PrivateKey), PkiError> {
         let algorithm = match self.config.algorithm.as_str() {
             "rsa3072" => KeyAlgorithm::Rsa3072,
+            "sm2" => KeyAlgorithm::Sm2,
             _ => KeyAlgorithm::P256,
         };
         let key = PrivateKey::generate(algorithm)?;

@@ -99,6 +99,8 @@ pub struct SignedDataRequest<'a> {
     pub content_digest: &'a [u8],
     /// Put the signer's certificate and chain into the SignedData.
     pub include_certificates: bool,
+    /// Write the GM/T 0010 content-type OIDs (data, signedData) instead of the PKCS#7 ones.
+    pub gm_oids: bool,
 }
 
 /// Something that timestamps a signature value (RFC 3161 client or our own TSA): returns the
@@ -123,6 +125,7 @@ pub struct PreparedCms {
     content_type: const_oid::ObjectIdentifier,
     content: Option<Vec<u8>>,
     include_certificates: bool,
+    gm_oids: bool,
 }
 
 /// Step one: the signed attributes; sign [`PreparedCms::to_be_signed`] elsewhere.
@@ -132,14 +135,20 @@ pub fn prepare(
     request: &SignedDataRequest<'_>,
 ) -> Result<PreparedCms, PkiError> {
     let digest = signer.digest_algorithm();
+    let content_type = if request.gm_oids && request.content_type == oid::ID_DATA {
+        oid::GM_DATA
+    } else {
+        request.content_type
+    };
     Ok(PreparedCms {
-        attrs: signed_attributes(identity, digest, request.content_type, request.content_digest)?,
+        attrs: signed_attributes(identity, digest, content_type, request.content_digest)?,
         identity: identity.clone(),
         digest,
         signature_algorithm: signer.signature_algorithm(),
-        content_type: request.content_type,
+        content_type,
         content: request.content.map(<[u8]>::to_vec),
         include_certificates: request.include_certificates,
+        gm_oids: request.gm_oids,
     })
 }
 
@@ -203,6 +212,7 @@ fn assemble(
         content: prepared.content.as_deref(),
         content_digest: &[],
         include_certificates: prepared.include_certificates,
+        gm_oids: prepared.gm_oids,
     };
     let unsigned_attrs = match timestamper {
         Some(timestamper) => {
@@ -242,7 +252,7 @@ fn assemble(
     };
     let signed = SignedData {
         // RFC 5652 5.1: version 3 when the content type is not id-data.
-        version: if request.content_type == oid::ID_DATA {
+        version: if request.content_type == oid::ID_DATA || request.content_type == oid::GM_DATA {
             CmsVersion::V1
         } else {
             CmsVersion::V3
@@ -257,7 +267,11 @@ fn assemble(
         signer_infos: SignerInfos::try_from(vec![signer_info])?,
     };
     let info = ContentInfo {
-        content_type: oid::ID_SIGNED_DATA,
+        content_type: if request.gm_oids {
+            oid::GM_SIGNED_DATA
+        } else {
+            oid::ID_SIGNED_DATA
+        },
         content: Any::encode_from(&signed)?,
     };
     Ok(info.to_der()?)
@@ -278,6 +292,7 @@ pub fn signed_data(
             content: None,
             content_digest: document_digest,
             include_certificates: true,
+            gm_oids: false,
         },
         None,
     )

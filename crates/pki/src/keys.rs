@@ -21,6 +21,8 @@ pub enum DigestAlgorithm {
     Sha384,
     /// SHA-512.
     Sha512,
+    /// SM3 (national profile).
+    Sm3,
 }
 
 impl DigestAlgorithm {
@@ -39,12 +41,13 @@ impl DigestAlgorithm {
             DigestAlgorithm::Sha256 => oid::ID_SHA256,
             DigestAlgorithm::Sha384 => oid::ID_SHA384,
             DigestAlgorithm::Sha512 => oid::ID_SHA512,
+            DigestAlgorithm::Sm3 => oid::ID_SM3,
         }
     }
 
     /// The algorithm an identifier names, if we know it.
     pub fn from_oid(oid: const_oid::ObjectIdentifier) -> Option<Self> {
-        [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512]
+        [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512, Self::Sm3]
             .into_iter()
             .find(|d| d.oid() == oid)
     }
@@ -56,6 +59,7 @@ impl DigestAlgorithm {
             DigestAlgorithm::Sha256 => "sha256",
             DigestAlgorithm::Sha384 => "sha384",
             DigestAlgorithm::Sha512 => "sha512",
+            DigestAlgorithm::Sm3 => "sm3",
         }
     }
 
@@ -73,6 +77,7 @@ impl DigestAlgorithm {
             DigestAlgorithm::Sha256 => run::<Sha256>(parts),
             DigestAlgorithm::Sha384 => run::<sha2::Sha384>(parts),
             DigestAlgorithm::Sha512 => run::<sha2::Sha512>(parts),
+            DigestAlgorithm::Sm3 => run::<sm3::Sm3>(parts),
         }
     }
 }
@@ -102,7 +107,13 @@ pub enum PrivateKey {
     Rsa(Box<rsa::RsaPrivateKey>),
     /// ECDSA on P-256 with SHA-256.
     P256(p256::ecdsa::SigningKey),
+    /// SM2 with SM3 and the default user ID `1234567812345678` (GM/T 0009).
+    Sm2(Box<sm2::dsa::SigningKey>),
 }
+
+/// The SM2 user ID every Chinese verifier assumes (GM/T 0009); OpenSSL 3.0 defaults to an
+/// empty one, so cross-checks must pass `distid:1234567812345678`.
+pub const SM2_DEFAULT_ID: &str = "1234567812345678";
 
 fn key_error(err: impl std::fmt::Display) -> PkiError {
     PkiError::Key(err.to_string())
@@ -132,6 +143,10 @@ impl PrivateKey {
                 let key = sec1::EcPrivateKey::from_der(&der).map_err(key_error)?;
                 match key.parameters.as_ref().and_then(|p| p.named_curve()) {
                     Some(curve) if curve == oid::SECP256R1 => {}
+                    Some(curve) if curve == oid::SM2_CURVE => {
+                        let secret = sm2::SecretKey::from_slice(key.private_key).map_err(key_error)?;
+                        return Self::sm2_from_secret(&secret);
+                    }
                     None => {}
                     Some(curve) => return Err(unsupported_curve(curve)),
                 }
@@ -168,6 +183,11 @@ impl PrivateKey {
                     let key = p256::SecretKey::from_pkcs8_der(der).map_err(key_error)?;
                     Ok(PrivateKey::P256(key.into()))
                 }
+                Some(curve) if curve == oid::SM2_CURVE => {
+                    use pkcs8::DecodePrivateKey as _;
+                    let key = sm2::SecretKey::from_pkcs8_der(der).map_err(key_error)?;
+                    Self::sm2_from_secret(&key)
+                }
                 Some(curve) => Err(unsupported_curve(curve)),
                 None => Err(PkiError::UnsupportedKey("EC key without a named curve".into())),
             }
@@ -193,6 +213,8 @@ pub enum KeyAlgorithm {
     P256,
     /// RSA 3072.
     Rsa3072,
+    /// SM2 (national profile).
+    Sm2,
 }
 
 impl PrivateKey {
@@ -210,6 +232,12 @@ impl PrivateKey {
                 let key = rsa::RsaPrivateKey::new(&mut rng, 3072).map_err(key_error)?;
                 Ok(PrivateKey::Rsa(Box::new(key)))
             }
+            KeyAlgorithm::Sm2 => {
+                use sm2::elliptic_curve::Generate as _;
+                let secret =
+                    sm2::SecretKey::try_generate_from_rng(&mut getrandom::SysRng).map_err(key_error)?;
+                Self::sm2_from_secret(&secret)
+            }
         }
     }
 
@@ -219,6 +247,7 @@ impl PrivateKey {
         let document = match self {
             PrivateKey::Rsa(key) => key.to_pkcs8_der(),
             PrivateKey::P256(key) => key.to_pkcs8_der(),
+            PrivateKey::Sm2(key) => sm2::SecretKey::from(key.as_nonzero_scalar()).to_pkcs8_der(),
         }
         .map_err(key_error)?;
         Ok(document.as_bytes().to_vec())
@@ -226,12 +255,7 @@ impl PrivateKey {
 
     /// PKCS#8 PEM; encrypted (PBES2: PBKDF2-SHA256 + AES-256-CBC) when `password` is given.
     pub fn to_pkcs8_pem(&self, password: Option<&[u8]>) -> Result<String, PkiError> {
-        use pkcs8::EncodePrivateKey as _;
-        let document = match self {
-            PrivateKey::Rsa(key) => key.to_pkcs8_der(),
-            PrivateKey::P256(key) => key.to_pkcs8_der(),
-        }
-        .map_err(key_error)?;
+        let document = pkcs8::SecretDocument::try_from(self.to_pkcs8_der()?.as_slice()).map_err(key_error)?;
         let line_ending = pkcs8::LineEnding::LF;
         match password {
             None => document
@@ -259,27 +283,38 @@ impl PrivateKey {
         let der = match self {
             PrivateKey::Rsa(key) => key.to_public_key().to_public_key_der(),
             PrivateKey::P256(key) => key.verifying_key().to_public_key_der(),
+            PrivateKey::Sm2(key) => key.verifying_key().to_public_key_der(),
         }
         .map_err(key_error)?;
         spki::SubjectPublicKeyInfoOwned::from_der(der.as_bytes()).map_err(key_error)
     }
 }
 
-fn unsupported_curve(curve: const_oid::ObjectIdentifier) -> PkiError {
-    if curve == oid::SM2_CURVE {
-        PkiError::UnsupportedKey("SM2 keys are not supported yet (national profile)".into())
-    } else {
-        PkiError::UnsupportedKey(format!("elliptic curve {curve} (only P-256 is supported)"))
+impl PrivateKey {
+    fn sm2_from_secret(secret: &sm2::SecretKey) -> Result<Self, PkiError> {
+        let key = sm2::dsa::SigningKey::new(SM2_DEFAULT_ID, secret).map_err(key_error)?;
+        Ok(PrivateKey::Sm2(Box::new(key)))
     }
+}
+
+fn unsupported_curve(curve: const_oid::ObjectIdentifier) -> PkiError {
+    PkiError::UnsupportedKey(format!("elliptic curve {curve} (P-256 and SM2 are supported)"))
 }
 
 impl DocumentSigner for PrivateKey {
     fn digest_algorithm(&self) -> DigestAlgorithm {
-        DigestAlgorithm::Sha256
+        match self {
+            PrivateKey::Sm2(_) => DigestAlgorithm::Sm3,
+            _ => DigestAlgorithm::Sha256,
+        }
     }
 
     fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
         match self {
+            PrivateKey::Sm2(_) => AlgorithmIdentifierOwned {
+                oid: oid::SM2_WITH_SM3,
+                parameters: None,
+            },
             PrivateKey::Rsa(_) => AlgorithmIdentifierOwned {
                 oid: oid::SHA256_WITH_RSA,
                 parameters: Some(der::asn1::Null.into()),
@@ -306,6 +341,12 @@ impl DocumentSigner for PrivateKey {
                     key.try_sign(message).map_err(|e| PkiError::Sign(e.to_string()))?;
                 Ok(signature.to_der().to_bytes().to_vec())
             }
+            // X.509 and CMS carry SM2 signatures as DER SEQUENCE { r, s }, not raw r||s.
+            PrivateKey::Sm2(key) => {
+                let signature: sm2::dsa::Signature =
+                    key.try_sign(message).map_err(|e| PkiError::Sign(e.to_string()))?;
+                Ok(signature.to_der().to_bytes().to_vec())
+            }
         }
     }
 
@@ -316,7 +357,7 @@ impl DocumentSigner for PrivateKey {
                 key.size()
             }
             // DER SEQUENCE of two INTEGERs of at most 33 bytes each.
-            PrivateKey::P256(_) => 72,
+            PrivateKey::P256(_) | PrivateKey::Sm2(_) => 72,
         }
     }
 
@@ -325,6 +366,7 @@ impl DocumentSigner for PrivateKey {
         let spki_der = match self {
             PrivateKey::Rsa(key) => key.to_public_key().to_public_key_der(),
             PrivateKey::P256(key) => key.verifying_key().to_public_key_der(),
+            PrivateKey::Sm2(key) => key.verifying_key().to_public_key_der(),
         }
         .map_err(key_error)?;
         let info = spki::SubjectPublicKeyInfoRef::from_der(spki_der.as_bytes()).map_err(key_error)?;

@@ -60,3 +60,13 @@ pub const ADBE_REVOCATION_INFO_ARCHIVAL: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113583.1.1.8");
 /// id-signingTime (RFC 5652).
 pub const ID_SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
+/// SM3 (GM/T 0004, OID per GB/T 33560).
+pub const ID_SM3: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.1.401");
+/// SM2 signature with SM3.
+pub const SM2_WITH_SM3: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.1.501");
+/// sm2-1, the SM2 signature algorithm as some producers name it in SignerInfos.
+pub const SM2_1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.1.301.1");
+/// GM/T 0010 data.
+pub const GM_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.6.1.4.2.1");
+/// GM/T 0010 signedData.
+pub const GM_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.6.1.4.2.2");

@@ -201,6 +201,7 @@ impl TimestampAuthority<'_> {
                 content: Some(&content),
                 content_digest: &digest,
                 include_certificates,
+                gm_oids: false,
             },
             None,
         )

@@ -30,6 +30,8 @@ pub fn algorithm_name(algorithm: &ObjectIdentifier) -> String {
         (oid::ECDSA_WITH_SHA384, "ecdsa-with-SHA384"),
         (oid::ECDSA_WITH_SHA512, "ecdsa-with-SHA512"),
         (oid::ID_EC_PUBLIC_KEY, "ecdsa"),
+        (oid::SM2_WITH_SM3, "sm2-with-sm3"),
+        (oid::SM2_1, "sm2-with-sm3"),
     ];
     known
         .iter()
@@ -66,6 +68,7 @@ pub fn verify_signature(
             DigestAlgorithm::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
             DigestAlgorithm::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
             DigestAlgorithm::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
+            DigestAlgorithm::Sm3 => return Err(invalid("RSA with SM3 is not supported")),
         };
         return key.verify(scheme, &hashed, signature).map_err(invalid);
     }
@@ -100,9 +103,26 @@ pub fn verify_signature(
             DigestAlgorithm::Sha1 => {
                 key.verify(rsa::Pss::<sha1::Sha1>::new_with_salt(salt), &hashed, signature)
             }
+            DigestAlgorithm::Sm3 => return Err(invalid("RSA-PSS with SM3 is not supported")),
         };
         let _ = digest;
         return result.map_err(invalid);
+    }
+    let spki_curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+    let sm2_key = spki_curve == Some(oid::SM2_CURVE) || spki.algorithm.oid == oid::SM2_CURVE;
+    if alg == oid::SM2_WITH_SM3 || alg == oid::SM2_1 || (sm2_key && alg == oid::ID_EC_PUBLIC_KEY) {
+        use sm2::dsa::signature::Verifier as _;
+        let key = sm2::dsa::VerifyingKey::from_sec1_bytes(
+            crate::keys::SM2_DEFAULT_ID,
+            spki.subject_public_key.raw_bytes(),
+        )
+        .map_err(invalid)?;
+        let sig = sm2::dsa::Signature::from_der(signature).map_err(invalid)?;
+        return key.verify(message, &sig).map_err(invalid);
     }
     let ec_digest = match alg {
         a if a == oid::ECDSA_WITH_SHA256 => Some(DigestAlgorithm::Sha256),
@@ -297,7 +317,7 @@ impl SignedMessage {
         let mut reader = der::SliceReader::new(der_bytes).map_err(invalid)?;
         let info = <ContentInfo as der::Decode>::decode(&mut reader)
             .map_err(|e| invalid(format!("not a CMS ContentInfo: {e}")))?;
-        if info.content_type != oid::ID_SIGNED_DATA {
+        if info.content_type != oid::ID_SIGNED_DATA && info.content_type != oid::GM_SIGNED_DATA {
             return Err(invalid(format!(
                 "CMS content type {} is not signed-data",
                 info.content_type
