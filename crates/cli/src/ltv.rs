@@ -53,15 +53,17 @@ pub fn get(url: &str) -> Result<Vec<u8>, PkiError> {
 pub struct HttpTimestamper {
     /// The TSA endpoint.
     pub url: String,
+    /// Imprint hash: SHA-256, or SM3 with the national profile.
+    pub digest: DigestAlgorithm,
 }
 
 impl HttpTimestamper {
-    /// A token over `data` (the parts are hashed with SHA-256).
+    /// A token over `data` (the parts are hashed with [`Self::digest`]).
     pub fn token_for(&self, data: &[&[u8]]) -> Result<Vec<u8>, PkiError> {
         let mut nonce = [0u8; 8];
         getrandom::fill(&mut nonce).map_err(|e| PkiError::Sign(e.to_string()))?;
         nonce[0] = (nonce[0] & 0x7F) | 0x01;
-        let request = qz_pki::tsa::request(DigestAlgorithm::Sha256, data, &nonce)?;
+        let request = qz_pki::tsa::request(self.digest, data, &nonce)?;
         let response = post(&self.url, "application/timestamp-query", &request)?;
         qz_pki::tsa::token_from_response(&response, &nonce)
     }

@@ -436,13 +436,17 @@ fn write_atomically(output: &Path, parts: &[&[u8]]) -> Result<()> {
 pub fn run(args: SignArgs) -> Result<()> {
     let when = signing_time(&args)?;
     let requested_subfilter = args.subfilter.as_deref().map(subfilter).transpose()?;
+    let input = read_limited(&args.input, "input")?;
+    let (key, identity) = load_signer(&args)?;
     let timestamper = match (&args.tsa, args.level) {
-        (Some(url), _) => Some(HttpTimestamper { url: url.clone() }),
+        (Some(url), _) => Some(HttpTimestamper {
+            url: url.clone(),
+            // SM2 signers get SM3 imprints (national profile), everyone else SHA-256.
+            digest: key.digest_algorithm(),
+        }),
         (None, Level::BB) => None,
         (None, level) => bail!("--level {level:?} needs --tsa URL"),
     };
-    let input = read_limited(&args.input, "input")?;
-    let (key, identity) = load_signer(&args)?;
     let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(when.unix_timestamp())?);
     identity.check(key.as_ref(), at)?;
     let is_sm2 = key.digest_algorithm() == qz_pki::DigestAlgorithm::Sm3;
@@ -514,6 +518,7 @@ pub fn ltv_refresh(input_path: &Path, output: &Path, tsa_url: &str) -> Result<()
     let input = read_limited(input_path, "input")?;
     let tsa = HttpTimestamper {
         url: tsa_url.to_owned(),
+        digest: qz_pki::DigestAlgorithm::Sha256,
     };
     let dss = long_term_data(&input)?;
     let with_dss = [input.as_slice(), &dss].concat();
