@@ -3,6 +3,7 @@
 mod ca_cmd;
 mod ltv;
 mod pki_cmd;
+mod seal_cmd;
 mod sign_cmd;
 mod verify_cmd;
 
@@ -41,6 +42,9 @@ enum Command {
         #[arg(long)]
         tsa: String,
     },
+    /// GB/T 38540 electronic seals.
+    #[command(subcommand)]
+    Seal(seal_cmd::SealCommand),
     /// Time signing in this process (for comparisons; see also `cargo bench`).
     Bench(sign_cmd::BenchArgs),
 }
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::LtvRefresh { input, output, tsa } => {
             sign_cmd::ltv_refresh(&input, &output, &tsa).map(|()| ExitCode::SUCCESS)
         }
+        Command::Seal(command) => seal_cmd::run(command).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => sign_cmd::bench(args).map(|()| ExitCode::SUCCESS),
     };
     match result {

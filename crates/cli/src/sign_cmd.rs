@@ -103,6 +103,10 @@ pub struct SignArgs {
     /// With an SM2 key: GM/T 0010 content-type OIDs instead of the PKCS#7 ones.
     #[arg(long)]
     gm_oids: bool,
+    /// Stamp with a GB/T 38540 seal (.esl): the signature is an SES_Signature
+    /// (/SubFilter /GBT38540.SES_Signature); the seal picture goes at --page/--rect.
+    #[arg(long, conflicts_with_all = ["seal", "stamp", "cross_page", "subfilter"])]
+    eseal: Option<PathBuf>,
     /// Signature field name (an existing empty signature field of that name is filled).
     #[arg(long)]
     field: Option<String>,
@@ -462,6 +466,17 @@ pub fn run(args: SignArgs) -> Result<()> {
     {
         bail!("the signer certificate is revoked (its CA's OCSP responder says so)");
     }
+    if let Some(eseal) = &args.eseal {
+        return sign_with_eseal(
+            &args,
+            eseal,
+            key.as_ref(),
+            &identity,
+            &input,
+            when,
+            timestamper.as_ref(),
+        );
+    }
     let prepared = prepare_marks(&args, when)?;
     let signature_timestamper = timestamper.as_ref().filter(|_| args.level >= Level::BT);
     let tail = sign_pdf(
@@ -482,6 +497,7 @@ pub fn run(args: SignArgs) -> Result<()> {
                 contents_capacity: 0,
                 marks: plan.marks,
                 gm_oids: args.gm_oids,
+                dss: None,
             })
         },
     )?;
@@ -499,6 +515,75 @@ pub fn run(args: SignArgs) -> Result<()> {
     let mut parts: Vec<&[u8]> = vec![&input];
     parts.extend(tails.iter().map(Vec::as_slice));
     write_atomically(&args.output, &parts)
+}
+
+/// `qz sign --eseal`: an SES_Signature over the SM3 of the byte ranges, the seal's picture as
+/// the mark.
+fn sign_with_eseal(
+    args: &SignArgs,
+    eseal: &Path,
+    key: &dyn qz_pki::DocumentSigner,
+    identity: &SignerIdentity,
+    input: &[u8],
+    when: OffsetDateTime,
+    timestamper: Option<&HttpTimestamper>,
+) -> Result<()> {
+    let seal = qz_seal::eseal::parse_seal(&read_limited(eseal, "seal")?).context("the e-seal")?;
+    let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(when.unix_timestamp())?);
+    let check = seal.check(at);
+    if !check.signature_valid || !check.in_validity {
+        bail!("the e-seal is not usable: {}", check.problems.join("; "));
+    }
+    if key.digest_algorithm() != qz_pki::DigestAlgorithm::Sm3 {
+        bail!("stamping with a GB/T 38540 seal needs an SM2 signer key");
+    }
+    let marks = match &args.rect {
+        Some(rect_text) => {
+            let picture = SealImage::decode(&seal.picture.1).context("the e-seal picture")?;
+            vec![Mark {
+                page: args.page.unwrap_or(1),
+                rect: rect(parse_rect(rect_text)?)?,
+                appearance: Appearance::Image(to_pdf_image(&picture)?),
+            }]
+        }
+        None => Vec::new(),
+    };
+    let document = Document::open(input)?;
+    let options = SignatureOptions {
+        field_name: args.field.clone(),
+        sub_filter: SubFilter::GbtSesSignature,
+        signing_time: pdf_date(when),
+        name: Some(identity.subject_name()),
+        reason: args.reason.clone(),
+        location: args.location.clone(),
+        contact_info: args.contact.clone(),
+        contents_capacity: seal.der.len() + 2048 + if timestamper.is_some() { 8192 } else { 0 },
+        marks,
+        gm_oids: false,
+        // The SES_Signature carries only the signer's certificate: its chain rides along in a
+        // DSS covered by the same signature.
+        dss: Some(qz_pdf::ValidationData {
+            certificates: identity
+                .chain
+                .iter()
+                .map(der::Encode::to_der)
+                .collect::<Result<_, _>>()?,
+            ..Default::default()
+        }),
+    };
+    let prepared = document.prepare_signature(&options)?;
+    let data_hash = qz_pki::DigestAlgorithm::Sm3.digest(&prepared.signed_parts(input));
+    let value = qz_seal::eseal::stamp(
+        &seal,
+        &data_hash,
+        "PDF:/ByteRange",
+        key,
+        &identity.certificate,
+        at,
+        timestamper.map(|t| t as &dyn qz_pki::cms::Timestamper),
+    )?;
+    let tail = prepared.finish(&value)?;
+    write_atomically(&args.output, &[input, &tail])
 }
 
 /// The DSS revision for every signature in `signed`: certificates and revocation data for all

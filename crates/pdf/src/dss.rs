@@ -26,6 +26,22 @@ impl Document<'_> {
     pub fn append_dss(&self, data: &ValidationData) -> Result<Vec<u8>, PdfError> {
         let mut update = Update::new(self);
         let root = self.doc.trailer.get(b"Root")?.as_reference()?;
+        let dss_id = self.dss_object(data, &mut update)?;
+        let (buf, range) = self.raw_object(root)?;
+        let body = raw::patch_dict(
+            &buf,
+            range.start,
+            &[(b"DSS", Some(format!("{dss_id} 0 R").into_bytes()))],
+        )?;
+        update.put_raw(root.0, root.1, body);
+        let Appended { tail, .. } = update.finish(self)?;
+        Ok(tail)
+    }
+
+    /// Writes a DSS dictionary (the existing one's entries plus `data`) into `update`; returns
+    /// its object number. The caller points the catalog at it.
+    pub(crate) fn dss_object(&self, data: &ValidationData, update: &mut Update) -> Result<u32, PdfError> {
+        let root = self.doc.trailer.get(b"Root")?.as_reference()?;
         let catalog = self.doc.get_dictionary(root)?;
         let existing = catalog
             .get(b"DSS")
@@ -65,15 +81,6 @@ impl Document<'_> {
                 dss.set(key, Object::Array(refs));
             }
         }
-        let dss_id = update.add(&Object::Dictionary(dss))?;
-        let (buf, range) = self.raw_object(root)?;
-        let body = raw::patch_dict(
-            &buf,
-            range.start,
-            &[(b"DSS", Some(format!("{dss_id} 0 R").into_bytes()))],
-        )?;
-        update.put_raw(root.0, root.1, body);
-        let Appended { tail, .. } = update.finish(self)?;
-        Ok(tail)
+        update.add(&Object::Dictionary(dss))
     }
 }

@@ -24,6 +24,10 @@ pub enum SubFilter {
     Pkcs7Detached,
     /// `ETSI.RFC3161`: a document timestamp (PAdES B-LTA); the value is a TimeStampToken.
     DocumentTimestamp,
+    /// `GBT38540.SES_Signature`: the value is a GB/T 38540 `SES_Signature` whose data hash is
+    /// the SM3 of the byte ranges. There is no registered name (research/guomi.md §1.9), so
+    /// this one is ours; generic validators ignore such signatures.
+    GbtSesSignature,
 }
 
 impl SubFilter {
@@ -32,6 +36,7 @@ impl SubFilter {
             SubFilter::CadesDetached => "ETSI.CAdES.detached",
             SubFilter::Pkcs7Detached => "adbe.pkcs7.detached",
             SubFilter::DocumentTimestamp => "ETSI.RFC3161",
+            SubFilter::GbtSesSignature => "GBT38540.SES_Signature",
         }
     }
 }
@@ -61,6 +66,8 @@ pub struct SignatureOptions {
     /// Ask the CMS layer for GM/T 0010 content-type OIDs (national profile); the PDF side does
     /// not change.
     pub gm_oids: bool,
+    /// A DSS to add in the same revision, covered by this signature.
+    pub dss: Option<crate::ValidationData>,
 }
 
 /// The document with its new revision appended, waiting for the CMS.
@@ -253,7 +260,17 @@ impl<'a> Document<'a> {
             let page = self.page(*page_number)?;
             self.add_annotations(page.id, widgets, &mut update)?;
         }
-        self.update_acroform(field_id, &mut update)?;
+        // Validation material that must be covered by this very signature (an SES_Signature has
+        // no room for the signer's chain) goes into a DSS in the same revision.
+        let dss = match &options.dss {
+            Some(data) => Some(self.dss_object(data, &mut update)?),
+            None => None,
+        };
+        let catalog_extra: Vec<(&[u8], Option<Vec<u8>>)> = dss
+            .map(|id| (b"DSS".as_slice(), Some(format!("{id} 0 R").into_bytes())))
+            .into_iter()
+            .collect();
+        self.update_acroform(field_id, &catalog_extra, &mut update)?;
 
         let (sig_body, contents_at, byte_range_at) = signature_dictionary(options);
         update.put_raw(sig_id, 0, sig_body);
@@ -328,7 +345,12 @@ impl<'a> Document<'a> {
 
     /// Registers the new field in the AcroForm and sets `/SigFlags 3` (signatures exist,
     /// append only), creating the AcroForm when there is none.
-    fn update_acroform(&self, new_field: Option<u32>, update: &mut Update) -> Result<(), PdfError> {
+    fn update_acroform(
+        &self,
+        new_field: Option<u32>,
+        catalog_extra: &[(&[u8], Option<Vec<u8>>)],
+        update: &mut Update,
+    ) -> Result<(), PdfError> {
         let root = self.doc.trailer.get(b"Root")?.as_reference()?;
         let catalog = self.doc.get_dictionary(root)?;
         let field_ref = new_field.map(|id| refs(&[id]));
@@ -380,13 +402,20 @@ impl<'a> Document<'a> {
                 if needs_rewrite {
                     update.put_raw(form_id.0, form_id.1, body);
                 }
+                if !catalog_extra.is_empty() {
+                    let (buf, range) = self.raw_object(root)?;
+                    let body = raw::patch_dict(&buf, range.start, catalog_extra)?;
+                    update.put_raw(root.0, root.1, body);
+                }
             }
             Ok(_) => {
                 let (buf, range) = self.raw_object(root)?;
                 let form = raw::dict_get(&buf, range.start, b"AcroForm")?
                     .ok_or_else(|| PdfError::Malformed("AcroForm".into()))?;
                 let form_body = patch_form(&buf, form.start, update)?;
-                let body = raw::patch_dict(&buf, range.start, &[(b"AcroForm", Some(form_body))])?;
+                let mut replace: Vec<(&[u8], Option<Vec<u8>>)> = vec![(b"AcroForm", Some(form_body))];
+                replace.extend(catalog_extra.iter().cloned());
+                let body = raw::patch_dict(&buf, range.start, &replace)?;
                 update.put_raw(root.0, root.1, body);
             }
             Err(_) => {
@@ -398,7 +427,9 @@ impl<'a> Document<'a> {
                 form.set("SigFlags", Object::Integer(3));
                 let form_id = update.add(&Object::Dictionary(form))?;
                 let (buf, range) = self.raw_object(root)?;
-                let body = raw::patch_dict(&buf, range.start, &[(b"AcroForm", Some(refs(&[form_id])))])?;
+                let mut replace: Vec<(&[u8], Option<Vec<u8>>)> = vec![(b"AcroForm", Some(refs(&[form_id])))];
+                replace.extend(catalog_extra.iter().cloned());
+                let body = raw::patch_dict(&buf, range.start, &replace)?;
                 update.put_raw(root.0, root.1, body);
             }
         }

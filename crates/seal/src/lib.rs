@@ -3,6 +3,8 @@
 //! Generated seals (round official seals, name seals) and GB/T 38540 e-seal structures arrive
 //! with later work; this crate starts with what stamping needs.
 
+pub mod eseal;
+
 use thiserror::Error;
 
 /// Errors of seal image handling.

@@ -348,7 +348,7 @@ impl Context<'_> {
             ));
         }
         let sub_ok = match sub_filter.as_deref() {
-            Some("adbe.pkcs7.detached" | "ETSI.CAdES.detached") => !is_timestamp,
+            Some("adbe.pkcs7.detached" | "ETSI.CAdES.detached" | "GBT38540.SES_Signature") => !is_timestamp,
             Some("ETSI.RFC3161") => is_timestamp,
             _ => false,
         };
@@ -436,7 +436,60 @@ impl Context<'_> {
         let mut crls = self.dss.crls.clone();
         let mut crl_source = "dss";
         let signer_cert;
-        if is_timestamp {
+        if sub_filter.as_deref() == Some("GBT38540.SES_Signature") {
+            let data_hash = qz_pki::DigestAlgorithm::Sm3.digest(&parts);
+            match qz_seal::eseal::check_stamp(&contents, &data_hash) {
+                Ok(stamp) => {
+                    report.intact = stamp.intact;
+                    report.valid = stamp.valid;
+                    report.digest_algorithm = Some("sm3".into());
+                    report.signature_algorithm = Some("sm2-with-sm3 (GB/T 38540 SES_Signature)".into());
+                    problems.extend(stamp.problems.iter().cloned());
+                    if let Some(token) = &stamp.timestamp_token {
+                        match check_timestamp(token, &[&stamp.signature]) {
+                            Ok(ts) => {
+                                if ts.valid
+                                    && let Some(time) =
+                                        ts.info.as_ref().and_then(qz_pki::verify::TstInfo::time)
+                                {
+                                    validation_time = SystemTime::UNIX_EPOCH + time;
+                                }
+                                report.timestamp = Some(Timestamp {
+                                    time: ts.info.as_ref().and_then(rfc3339),
+                                    valid: ts.valid,
+                                    trusted: None,
+                                });
+                                pool.extend(ts.token.certificates);
+                            }
+                            Err(err) => problems.push(format!("unreadable stamp timestamp: {err}")),
+                        }
+                    }
+                    use der::Decode as _;
+                    if let Ok(maker) = Certificate::from_der(&stamp.seal.maker_certificate) {
+                        // The seal maker's certificate must chain to a trust anchor too.
+                        if !self.options.trust_anchors.is_empty() {
+                            let path = chain::build_path(
+                                &maker,
+                                &pool,
+                                &self.options.trust_anchors,
+                                validation_time,
+                            );
+                            if !path.trusted {
+                                problems.push("the seal maker's certificate is not trusted".into());
+                                report.valid = false;
+                            }
+                        }
+                        pool.push(maker);
+                    }
+                    signer_cert = Certificate::from_der(&stamp.signer_certificate).ok();
+                }
+                Err(err) => {
+                    problems.push(format!("cannot read the SES_Signature: {err}"));
+                    report.problems = problems;
+                    return report;
+                }
+            }
+        } else if is_timestamp {
             match check_timestamp(&contents, &parts) {
                 Ok(ts) => {
                     report.intact = ts

@@ -1,0 +1,135 @@
+//! `qz seal make`: GB/T 38540 electronic seals.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+
+use qz_pki::{DocumentSigner as _, PrivateKey, load_certificates};
+use qz_seal::eseal::{SealSpec, make_seal, parse_seal};
+
+#[derive(Debug, Subcommand)]
+pub enum SealCommand {
+    /// Make a GB/T 38540 (v4) SESeal signed by the seal maker's SM2 certificate: a .esl file.
+    Make(MakeArgs),
+    /// Show and check a .esl seal (v4 or GM/T 0031-2014 v1).
+    Show {
+        /// The seal file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct MakeArgs {
+    /// The seal maker's SM2 key (an organization certificate's key).
+    #[arg(long)]
+    maker_key: PathBuf,
+    /// The seal maker's certificate.
+    #[arg(long)]
+    maker_cert: PathBuf,
+    /// Certificates allowed to stamp with the seal (repeatable; the first of each file).
+    #[arg(long, required = true)]
+    signer_cert: Vec<PathBuf>,
+    /// Seal name, e.g. 某某公司合同专用章.
+    #[arg(long)]
+    name: String,
+    /// Seal picture (PNG).
+    #[arg(long)]
+    image: PathBuf,
+    /// Seal type code (1 unit, 2 personal, or your own).
+    #[arg(long = "type", default_value_t = 1)]
+    seal_type: u32,
+    /// Display width in mm.
+    #[arg(long, default_value_t = 42)]
+    width_mm: u32,
+    /// Display height in mm.
+    #[arg(long, default_value_t = 42)]
+    height_mm: u32,
+    /// Validity in days from now.
+    #[arg(long, default_value_t = 365)]
+    days: u64,
+    /// Seal id (default: random).
+    #[arg(long)]
+    es_id: Option<String>,
+    /// Output .esl file.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+pub fn run(command: SealCommand) -> Result<()> {
+    match command {
+        SealCommand::Make(args) => {
+            let key = PrivateKey::from_pem(&std::fs::read(&args.maker_key)?, None)
+                .with_context(|| format!("maker key {}", args.maker_key.display()))?;
+            if key.digest_algorithm() != qz_pki::DigestAlgorithm::Sm3 {
+                bail!("the seal maker's key must be an SM2 key (GB/T 38540)");
+            }
+            let maker = load_certificates(&std::fs::read(&args.maker_cert)?)?
+                .into_iter()
+                .next()
+                .context("no maker certificate")?;
+            let mut signers = Vec::new();
+            for path in &args.signer_cert {
+                let cert = load_certificates(&std::fs::read(path)?)
+                    .with_context(|| format!("signer certificate {}", path.display()))?
+                    .into_iter()
+                    .next()
+                    .context("empty certificate file")?;
+                signers.push(der::Encode::to_der(&cert)?);
+            }
+            let png = std::fs::read(&args.image)
+                .with_context(|| format!("cannot read {}", args.image.display()))?;
+            qz_seal::SealImage::decode(&png).context("the seal picture")?;
+            let es_id = match args.es_id {
+                Some(id) => id,
+                None => {
+                    let mut random = [0u8; 8];
+                    getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    format!(
+                        "QZ{}",
+                        random.iter().map(|b| format!("{b:02X}")).collect::<String>()
+                    )
+                }
+            };
+            let now = SystemTime::now();
+            let spec = SealSpec {
+                es_id,
+                vid: "Qianzhang".into(),
+                seal_type: args.seal_type,
+                name: args.name,
+                signer_certificates: signers,
+                png,
+                width_mm: args.width_mm,
+                height_mm: args.height_mm,
+                valid_start: now - Duration::from_secs(60),
+                valid_end: now + Duration::from_secs(args.days.max(1) * 86_400),
+            };
+            let der = make_seal(&spec, &key, &maker)?;
+            std::fs::write(&args.output, der)
+                .with_context(|| format!("cannot write {}", args.output.display()))?;
+            crate::print_out(&format!("{} esID={}\n", args.output.display(), spec.es_id));
+        }
+        SealCommand::Show { file } => {
+            let seal = parse_seal(&std::fs::read(&file)?)?;
+            let check = seal.check(SystemTime::now());
+            crate::print_out(&format!(
+                "version {} esID {} name {} picture {} {}x{} mm, {} signer certificate(s); maker signature {}; {}\n",
+                seal.version,
+                seal.es_id,
+                seal.name,
+                seal.picture.0,
+                seal.picture.2,
+                seal.picture.3,
+                seal.signer_certificates.len() + seal.signer_certificate_digests.len(),
+                if check.signature_valid { "valid" } else { "INVALID" },
+                if check.in_validity {
+                    "in its validity window"
+                } else {
+                    "OUTSIDE its validity window"
+                }
+            ));
+        }
+    }
+    Ok(())
+}
