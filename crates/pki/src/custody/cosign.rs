@@ -233,7 +233,7 @@ mod hex_bytes {
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
         let text: String = serde::Deserialize::deserialize(deserializer)?;
-        if text.len() % 2 != 0 || text.len() > 1024 {
+        if !text.len().is_multiple_of(2) || text.len() > 1024 {
             return Err(serde::de::Error::custom("bad hex"));
         }
         (0..text.len())
