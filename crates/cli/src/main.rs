@@ -1,6 +1,7 @@
 //! `qz`: the Qianzhang command line.
 
 mod ca_cmd;
+mod cosign_cmd;
 mod ltv;
 mod pki_cmd;
 mod seal_cmd;
@@ -45,6 +46,9 @@ enum Command {
     /// GB/T 38540 electronic seals.
     #[command(subcommand)]
     Seal(seal_cmd::SealCommand),
+    /// Two-party SM2 signing: the phone's half (enroll, sign).
+    #[command(subcommand)]
+    Cosign(cosign_cmd::CosignCommand),
     /// Time signing in this process (for comparisons; see also `cargo bench`).
     Bench(sign_cmd::BenchArgs),
 }
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
             sign_cmd::ltv_refresh(&input, &output, &tsa).map(|()| ExitCode::SUCCESS)
         }
         Command::Seal(command) => seal_cmd::run(command).map(|()| ExitCode::SUCCESS),
+        Command::Cosign(command) => cosign_cmd::run(command).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => sign_cmd::bench(args).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -308,6 +308,9 @@ pub fn router(services: Arc<PkiServices>) -> Router {
         .route("/pki/ocsp", post(ocsp_post))
         .route("/pki/ocsp/{*request}", get(ocsp_get))
         .route("/pki/tsa", post(tsa))
+        .route("/pki/cosign/enroll", post(cosign::enroll))
+        .route("/pki/cosign/certify", post(cosign::certify))
+        .route("/pki/cosign/sign", post(cosign::sign))
         .layer(DefaultBodyLimit::max(MAX_REQUEST))
         .with_state(services)
 }
@@ -336,4 +339,247 @@ pub async fn serve(listener: tokio::net::TcpListener, services: Arc<PkiServices>
             let _ = ctrl_c.await;
         })
         .await
+}
+
+/// Two-party SM2 co-signing: the server's half, for `qz cosign` (the phone stand-in) and, later,
+/// the mobile pages. State lives in `DIR/cosign/<key id>.share` (the server share, 0600; the
+/// platform store will keep it sealed under its KEK) and every co-signed digest is appended to
+/// `DIR/cosign/<key id>.log`.
+pub mod cosign {
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    use axum::Json;
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use der::{Decode as _, Encode as _};
+    use serde::{Deserialize, Serialize};
+
+    use qz_pki::ca::{CertificateAuthority, Subject};
+    use qz_pki::custody::cosign::{ServerShare, SignRequest};
+    use qz_pki::issue::CertificateKind;
+
+    use super::PkiServices;
+
+    /// Phone → server: start an enrolment.
+    #[derive(Debug, Deserialize)]
+    pub struct EnrollRequest {
+        /// P1, hex.
+        pub client_partial: String,
+    }
+
+    /// Server → phone.
+    #[derive(Debug, Serialize)]
+    pub struct EnrollResponse {
+        /// Key id for later calls.
+        pub key_id: String,
+        /// P2, hex.
+        pub server_partial: String,
+        /// The joint public key P, hex.
+        pub public_key: String,
+    }
+
+    /// Phone → server: a CSR for P, signed through the protocol.
+    #[derive(Debug, Deserialize)]
+    pub struct CertifyRequest {
+        /// Key id.
+        pub key_id: String,
+        /// DER PKCS#10, hex.
+        pub csr: String,
+    }
+
+    /// Phone → server: one signing run.
+    #[derive(Debug, Deserialize)]
+    pub struct CosignRequest {
+        /// Key id.
+        pub key_id: String,
+        /// The protocol message.
+        #[serde(flatten)]
+        pub request: SignRequest,
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn unhex(text: &str) -> Option<Vec<u8>> {
+        if !text.len().is_multiple_of(2) || text.len() > 64 * 1024 {
+            return None;
+        }
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+            .collect()
+    }
+
+    fn bad(message: impl Into<String>) -> Response {
+        (StatusCode::BAD_REQUEST, message.into()).into_response()
+    }
+
+    fn valid_id(id: &str) -> bool {
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+
+    fn paths(dir: &Path, key_id: &str) -> (PathBuf, PathBuf, PathBuf) {
+        let base = dir.join("cosign");
+        (
+            base.join(format!("{key_id}.share")),
+            base.join(format!("{key_id}.pub")),
+            base.join(format!("{key_id}.log")),
+        )
+    }
+
+    fn load(dir: &Path, key_id: &str) -> Option<(ServerShare, Vec<u8>)> {
+        if !valid_id(key_id) {
+            return None;
+        }
+        let (share, public, _) = paths(dir, key_id);
+        let share = ServerShare::from_bytes(&std::fs::read(share).ok()?).ok()?;
+        Some((share, std::fs::read(public).ok()?))
+    }
+
+    pub(super) async fn enroll(
+        State(services): State<Arc<PkiServices>>,
+        Json(body): Json<EnrollRequest>,
+    ) -> Response {
+        let Some(partial) = unhex(&body.client_partial) else {
+            return bad("client_partial is not hex");
+        };
+        let (share, server_partial) = match ServerShare::generate() {
+            Ok(v) => v,
+            Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        };
+        let public = match share.joint_public_key(&partial) {
+            Ok(p) => p,
+            Err(e) => return bad(e.to_string()),
+        };
+        let mut id = [0u8; 16];
+        if getrandom::fill(&mut id).is_err() {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        let key_id = hex(&id);
+        let (share_path, public_path, _) = paths(&services.dir, &key_id);
+        let stored = std::fs::create_dir_all(services.dir.join("cosign"))
+            .and_then(|()| super::write_secret(&share_path, &share.to_bytes()).map_err(std::io::Error::other))
+            .and_then(|()| std::fs::write(&public_path, &public));
+        if stored.is_err() {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        Json(EnrollResponse {
+            key_id,
+            server_partial: hex(&server_partial),
+            public_key: hex(&public),
+        })
+        .into_response()
+    }
+
+    pub(super) async fn certify(
+        State(services): State<Arc<PkiServices>>,
+        Json(body): Json<CertifyRequest>,
+    ) -> Response {
+        let Some((_, public)) = load(&services.dir, &body.key_id) else {
+            return bad("unknown key");
+        };
+        let Some(csr_der) = unhex(&body.csr) else {
+            return bad("csr is not hex");
+        };
+        let Ok(csr) = x509_cert::request::CertReq::from_der(&csr_der) else {
+            return bad("not a PKCS#10 request");
+        };
+        if csr.info.public_key.subject_public_key.raw_bytes() != public.as_slice() {
+            return bad("the request is not for this key");
+        }
+        // The request's own signature, made through the protocol, proves the joint key works.
+        let Ok(info) = csr.info.to_der() else {
+            return bad("bad request");
+        };
+        let Some(signature) = csr.signature.as_bytes() else {
+            return bad("bad signature");
+        };
+        if qz_pki::verify::verify_signature(
+            &csr.info.public_key,
+            &csr.algorithm,
+            qz_pki::DigestAlgorithm::Sm3,
+            &info,
+            signature,
+        )
+        .is_err()
+        {
+            return bad("the request's signature does not verify");
+        }
+        let name = csr
+            .info
+            .subject
+            .iter()
+            .find(|atv| atv.oid == const_oid::db::rfc4519::CN)
+            .and_then(|atv| {
+                atv.value
+                    .decode_as::<der::asn1::Utf8StringRef<'_>>()
+                    .ok()
+                    .map(|s| s.to_string())
+            })
+            .unwrap_or_else(|| "co-signing user".into());
+        let dir = services.dir.clone();
+        let result = tokio::task::spawn_blocking(move || -> Result<String, qz_pki::PkiError> {
+            let mut ca = CertificateAuthority::open(&dir)?;
+            let cert = ca.issue_for_key(
+                CertificateKind::Signing,
+                &Subject::Person {
+                    name,
+                    id_number: None,
+                },
+                csr.info.public_key.clone(),
+                Duration::from_secs(365 * 86_400),
+            )?;
+            let mut pem = der::EncodePem::to_pem(&cert, der::pem::LineEnding::LF)?;
+            pem.push_str(&der::EncodePem::to_pem(&ca.issuing, der::pem::LineEnding::LF)?);
+            Ok(pem)
+        })
+        .await;
+        match result {
+            Ok(Ok(pem)) => (
+                [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
+                pem,
+            )
+                .into_response(),
+            Ok(Err(e)) => bad(e.to_string()),
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    }
+
+    pub(super) async fn sign(
+        State(services): State<Arc<PkiServices>>,
+        Json(body): Json<CosignRequest>,
+    ) -> Response {
+        let Some((share, _)) = load(&services.dir, &body.key_id) else {
+            return bad("unknown key");
+        };
+        match share.respond(&body.request) {
+            Ok(response) => {
+                // What was co-signed, for the audit trail (the digest, never a key).
+                let (_, _, log) = paths(&services.dir, &body.key_id);
+                let line = format!(
+                    "{{\"time\":{},\"e\":\"{}\"}}\n",
+                    SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_secs(),
+                    hex(&body.request.e)
+                );
+                use std::io::Write as _;
+                let logged = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .and_then(|mut f| f.write_all(line.as_bytes()));
+                if logged.is_err() {
+                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                }
+                Json(response).into_response()
+            }
+            Err(e) => bad(e.to_string()),
+        }
+    }
 }
