@@ -79,7 +79,7 @@ fn unhex(text: &str) -> Result<Vec<u8>> {
 fn post_json<T: Serialize, R: for<'de> Deserialize<'de>>(url: &str, body: &T) -> Result<R> {
     let body = serde_json::to_vec(body)?;
     let response = crate::ltv::post(url, "application/json", &body)?;
-    Ok(serde_json::from_slice(&response).with_context(|| format!("unexpected answer from {url}"))?)
+    serde_json::from_slice(&response).with_context(|| format!("unexpected answer from {url}"))
 }
 
 fn with_extension(prefix: &Path, extension: &str) -> PathBuf {
