@@ -151,3 +151,103 @@ def minimal_pdf() -> bytes:
     out += b"xref\n0 4\n0000000000 65535 f\r\n" + b"".join(b"%010d 00000 n\r\n" % o for o in offsets)
     out += b"trailer\n<</Size 4/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % xref
     return out
+
+
+def der_sequence_items(data: bytes) -> list:
+    from asn1crypto import core
+    seq = core.Sequence.load(data)
+    return [seq[i] for i in range(len(seq))]
+
+
+def test_eseal_make_and_stamp_verify_with_gmssl(sm2_ca, tmp_path):
+    qz, root, ca = sm2_ca
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    r = run(qz, "ca", "issue", "--dir", ca, "--kind", "org", "--name", "制章单位", "--out", root / "maker")
+    assert r.returncode == 0, r.stderr
+    esl = tmp_path / "seal.esl"
+    r = run(qz, "seal", "make", "--maker-key", root / "maker.key", "--maker-cert", root / "maker.pem",
+            "--signer-cert", root / "user.pem", "--name", "测试合同专用章", "--image", fixtures / "seal.png", "-o", esl)
+    assert r.returncode == 0, r.stderr
+    seal = esl.read_bytes()
+    info, maker_cert, alg, signed_value = der_sequence_items(seal)
+    assert alg.dump()[2:] == bytes.fromhex("2a811ccf55018375")  # 1.2.156.10197.1.501
+    maker = asn1_x509.Certificate.load(maker_cert.native)
+    # GB/T 38540: the maker signs DER(SES_SealInfo), SM2 with the default ID.
+    bits = signed_value.contents[1:]
+    assert gmssl.sm2_verify(public_key_64(maker), info.dump(), bits)
+    header = der_sequence_items(info.dump())[0]
+    assert [h.native for h in der_sequence_items(header.dump())][:2] == ["ES", 4]
+
+    pdf_in = tmp_path / "in.pdf"
+    pdf_in.write_bytes(minimal_pdf())
+    out = tmp_path / "stamped.pdf"
+    r = run(qz, "sign", pdf_in, "-o", out, "--key", root / "user.key", "--cert", root / "user.pem",
+            "--eseal", esl, "--page", "1", "--rect", "100,100,113,113")
+    assert r.returncode == 0, r.stderr
+    pdf = out.read_bytes()
+    assert b"/GBT38540.SES_Signature" in pdf
+    der, br = extract_signature(pdf)
+    to_sign, signer_cert, _alg, signature = der_sequence_items(der)[:4]
+    tbs_items = der_sequence_items(to_sign.dump())
+    assert tbs_items[1].dump() == seal, "TBS_Sign carries the seal byte for byte"
+    data_hash = tbs_items[3].contents[1:]
+    assert data_hash == gmssl.sm3_hash(pdf[:br[1]] + pdf[br[2]:br[2] + br[3]])
+    signer = asn1_x509.Certificate.load(signer_cert.native)
+    assert gmssl.sm2_verify(public_key_64(signer), to_sign.dump(), signature.contents[1:])
+    report = json.loads(run(qz, "verify", "--json", "--trust", ca / "root.pem", out).stdout)
+    assert report["verdict"] == "VALID", report
+    assert report["signatures"][0]["marks"] == [{"page": 1, "rect": [100.0, 100.0, 113.0, 113.0]}]
+    # A certificate outside the seal's list may not stamp with it.
+    r = run(qz, "sign", pdf_in, "-o", tmp_path / "no.pdf", "--key", root / "maker.key", "--cert", root / "maker.pem",
+            "--eseal", esl)
+    assert r.returncode != 0 and "certificate list" in r.stderr, r.stderr
+    assert not (tmp_path / "no.pdf").exists()
+
+
+def test_cosigning_over_http(sm2_ca, tmp_path):
+    import socket
+    import time as _time
+    qz, root, ca = sm2_ca
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([str(qz), "pki", "serve", "--dir", str(ca), "--listen", f"127.0.0.1:{port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            _time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        env = {**__import__("os").environ, "CPW": "abc12345"}
+        r = run(qz, "cosign", "enroll", "--server", url, "--name", "协同签名人", "--password-env", "CPW",
+                "--out", tmp_path / "phone", env=env)
+        assert r.returncode == 0, r.stderr
+        # The certificate is for the joint key and chains to our SM2 CA.
+        r2 = run("openssl", "verify", "-partial_chain", "-vfyopt", DISTID, "-CAfile", ca / "ca.pem", tmp_path / "phone.pem")
+        assert r2.returncode == 0, r2.stderr
+        pdf_in = tmp_path / "in.pdf"
+        pdf_in.write_bytes(minimal_pdf())
+        out = tmp_path / "cosigned.pdf"
+        r = run(qz, "cosign", "sign", pdf_in, "-o", out, "--key", tmp_path / "phone", "--password-env", "CPW",
+                "--tsa", f"{url}/pki/tsa", env=env)
+        assert r.returncode == 0, r.stderr
+        report = json.loads(run(qz, "verify", "--json", "--trust", ca / "root.pem", out).stdout)
+        assert report["verdict"] == "VALID", report
+        assert report["signatures"][0]["timestamp"]["valid"] is True
+        # GmSSL accepts the jointly made signature over the signed attributes.
+        der, _ = extract_signature(out.read_bytes())
+        signer = asn1_cms.ContentInfo.load(der)["content"]["signer_infos"][0]
+        cert = load_cert(tmp_path / "phone.pem")
+        assert gmssl.sm2_verify(public_key_64(cert), b"\x31" + signer["signed_attrs"].dump()[1:], signer["signature"].native)
+        # The server logged what it co-signed; a wrong password signs nothing.
+        logs = list((ca / "cosign").glob("*.log"))
+        assert logs and len(logs[0].read_text().splitlines()) >= 2
+        env["CPW"] = "wrong123"
+        r = run(qz, "cosign", "sign", pdf_in, "-o", tmp_path / "no.pdf", "--key", tmp_path / "phone",
+                "--password-env", "CPW", env=env)
+        assert r.returncode != 0 and "password" in r.stderr, r.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
