@@ -410,7 +410,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
         #[test]
         fn random_runs_verify(message in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
             let (client, server, public) = keys();
