@@ -13,7 +13,9 @@ fn signatures(c: &mut Criterion) {
         let key = PrivateKey::generate(algorithm).unwrap();
         let spki = key.public_key_info().unwrap();
         let signature = key.sign(&message).unwrap();
-        group.bench_function(format!("{label}_sign"), |b| b.iter(|| key.sign(&message).unwrap()));
+        group.bench_function(format!("{label}_sign"), |b| {
+            b.iter(|| key.sign(&message).unwrap())
+        });
         group.bench_function(format!("{label}_verify"), |b| {
             b.iter(|| {
                 qz_pki::verify::verify_signature(
