@@ -819,6 +819,7 @@ def test_sigterm_shutdown_and_clean_log(pki):
 
 def test_verify_online_fetches_revocation(pki, small_pdf):
     """`qz verify --online` asks the certificate's OCSP/CRL URLs: good, then revoked."""
+    pki.server.start()  # an earlier test may have stopped it (SIGTERM check)
     prefix, serial = pki.issue("person", "在线验证甲", pki.root_dir / "online")
     signed = pki.root_dir / "online-signed.pdf"
     r = pki.qz_run("sign", small_pdf, "-o", signed, "--key", prefix.with_suffix(".key"),

@@ -49,7 +49,9 @@ struct ServiceKey {
 
 #[derive(Debug, Default)]
 struct RevocationCache {
-    stamp: Option<SystemTime>,
+    /// Modification time and length of `issued.json`: the length too, because two writes can
+    /// share one timestamp tick.
+    stamp: Option<(SystemTime, u64)>,
     status: HashMap<Vec<u8>, CertStatus>,
 }
 
@@ -156,7 +158,7 @@ impl PkiServices {
 
     fn status(&self, serial: &SerialNumber) -> CertStatus {
         let stamp = std::fs::metadata(self.dir.join("issued.json"))
-            .and_then(|m| m.modified())
+            .and_then(|m| Ok((m.modified()?, m.len())))
             .ok();
         let fresh = self
             .cache
