@@ -366,11 +366,10 @@ fn place_marks(prepared: &Prepared, args: &SignArgs, document: &Document<'_>) ->
         if args.every_other {
             pages = pages.into_iter().step_by(2).collect();
         }
-        if pages.len() < 2 {
-            return Err(request(format!(
-                "a cross-page seal needs at least 2 pages; the range gives {}",
-                pages.len()
-            )));
+        // A one-page document (or range) gets the whole seal at its right edge: there is nothing
+        // to fan, but the mark the signer asked for must not silently disappear.
+        if pages.is_empty() {
+            return Err(request("the cross-page range holds no page"));
         }
         let width = args.cross_page_size.unwrap_or(DEFAULT_SEAL_PT);
         if !(width.is_finite() && width > 0.0) {
