@@ -5,6 +5,7 @@ mod cosign_cmd;
 mod ltv;
 mod pki_cmd;
 mod seal_cmd;
+mod serve_cmd;
 mod sign_cmd;
 mod verify_cmd;
 
@@ -22,6 +23,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the platform (embedded default: SQLite and files in ./data).
+    Serve(serve_cmd::ServeArgs),
     /// Stamp seals on a PDF and sign it (one incremental update, one PAdES signature).
     Sign(Box<sign_cmd::SignArgs>),
     /// Verify every signature of a PDF: integrity, trust, revocation, later changes.
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         1
     };
     let result = match cli.command {
+        Command::Serve(args) => serve_cmd::run(args).map(|()| ExitCode::SUCCESS),
         Command::Sign(args) => sign_cmd::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Ca(command) => ca_cmd::run(command).map(|()| ExitCode::SUCCESS),

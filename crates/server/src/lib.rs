@@ -1,5 +1,6 @@
-//! Qianzhang's HTTP side. Today: the PKI services a CA needs on the network (CRLs, CA
-//! certificates, OCSP, RFC 3161 timestamps), mounted by `qz pki serve` and, later, by the
-//! platform server under the same paths.
+//! Qianzhang's HTTP side: the platform server (`qz serve`: health, readiness, metrics, and the
+//! API as it grows) and the PKI services a CA needs on the network (CRLs, CA certificates,
+//! OCSP, RFC 3161 timestamps, co-signing), which `qz pki serve` also runs on their own.
 
+pub mod app;
 pub mod pki;

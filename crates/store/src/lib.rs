@@ -201,6 +201,20 @@ impl Store {
         Ok(store)
     }
 
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Number of user accounts (the first start creates the admin).
+    pub async fn user_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
+    }
+
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         self.backend
