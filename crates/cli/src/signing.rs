@@ -28,25 +28,38 @@ pub fn sign_pdf(
     timestamper: Option<&dyn Timestamper>,
     options: impl FnOnce(&Document<'_>) -> Result<SignatureOptions, SignError>,
 ) -> Result<Vec<u8>, SignError> {
+    let reserve = timestamper.map_or(0, |t| t.max_token_len());
+    let (prepared, digest, gm_oids) = prepare_document(input, signer, identity, reserve, options)?;
+    let cms = qz_pki::cms::build_signed_data(signer, identity, &data_request(&digest, gm_oids), timestamper)?;
+    Ok(prepared.finish(&cms)?)
+}
+
+/// Opens `input`, reserves room for the CMS (plus `reserve` bytes, e.g. a timestamp token),
+/// appends the signature revision and digests the signed byte ranges.
+fn prepare_document(
+    input: &[u8],
+    signer: &dyn DocumentSigner,
+    identity: &SignerIdentity,
+    reserve: usize,
+    options: impl FnOnce(&Document<'_>) -> Result<SignatureOptions, SignError>,
+) -> Result<(qz_pdf::PreparedSignature, Vec<u8>, bool), SignError> {
     let document = Document::open(input)?;
     let mut options = options(&document)?;
-    options.contents_capacity =
-        qz_pki::cms::estimated_len(signer, identity)? + timestamper.map_or(0, |t| t.max_token_len());
+    options.contents_capacity = qz_pki::cms::estimated_len(signer, identity)? + reserve;
     let prepared = document.prepare_signature(&options)?;
     let digest = signer.digest_algorithm().digest(&prepared.signed_parts(input));
-    let cms = qz_pki::cms::build_signed_data(
-        signer,
-        identity,
-        &SignedDataRequest {
-            content_type: qz_pki::oid::ID_DATA,
-            content: None,
-            content_digest: &digest,
-            include_certificates: true,
-            gm_oids: options.gm_oids,
-        },
-        timestamper,
-    )?;
-    Ok(prepared.finish(&cms)?)
+    Ok((prepared, digest, options.gm_oids))
+}
+
+/// A detached CMS over the document digest (PDF signatures).
+fn data_request(digest: &[u8], gm_oids: bool) -> SignedDataRequest<'_> {
+    SignedDataRequest {
+        content_type: qz_pki::oid::ID_DATA,
+        content: None,
+        content_digest: digest,
+        include_certificates: true,
+        gm_oids,
+    }
 }
 
 /// Appends a document timestamp (PAdES B-LTA): an invisible `/ETSI.RFC3161` signature whose
@@ -106,21 +119,7 @@ pub fn prepare_remote(
     reserve_for_timestamp: usize,
     options: impl FnOnce(&Document<'_>) -> Result<SignatureOptions, SignError>,
 ) -> Result<RemoteSignature, SignError> {
-    let document = Document::open(input)?;
-    let mut options = options(&document)?;
-    options.contents_capacity = qz_pki::cms::estimated_len(signer, identity)? + reserve_for_timestamp;
-    let pdf = document.prepare_signature(&options)?;
-    let digest = signer.digest_algorithm().digest(&pdf.signed_parts(input));
-    let cms = qz_pki::cms::prepare(
-        signer,
-        identity,
-        &SignedDataRequest {
-            content_type: qz_pki::oid::ID_DATA,
-            content: None,
-            content_digest: &digest,
-            include_certificates: true,
-            gm_oids: options.gm_oids,
-        },
-    )?;
+    let (pdf, digest, gm_oids) = prepare_document(input, signer, identity, reserve_for_timestamp, options)?;
+    let cms = qz_pki::cms::prepare(signer, identity, &data_request(&digest, gm_oids))?;
     Ok(RemoteSignature { pdf, cms })
 }
