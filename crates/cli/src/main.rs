@@ -1,5 +1,6 @@
 //! `qz`: the Qianzhang command line.
 
+mod admin_cmd;
 mod ca_cmd;
 mod cosign_cmd;
 mod ltv;
@@ -24,7 +25,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the platform (embedded default: SQLite and files in ./data).
-    Serve(serve_cmd::ServeArgs),
+    Serve(Box<serve_cmd::ServeArgs>),
     /// Stamp seals on a PDF and sign it (one incremental update, one PAdES signature).
     Sign(Box<sign_cmd::SignArgs>),
     /// Verify every signature of a PDF: integrity, trust, revocation, later changes.
@@ -52,6 +53,9 @@ enum Command {
     /// Two-party SM2 signing: the phone's half (enroll, sign).
     #[command(subcommand)]
     Cosign(cosign_cmd::CosignCommand),
+    /// Operator commands on the platform's database (verify-trail).
+    #[command(subcommand)]
+    Admin(admin_cmd::AdminCommand),
     /// Time signing in this process (for comparisons; see also `cargo bench`).
     Bench(sign_cmd::BenchArgs),
 }
@@ -72,7 +76,8 @@ fn main() -> ExitCode {
         1
     };
     let result = match cli.command {
-        Command::Serve(args) => serve_cmd::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve_cmd::run(*args).map(|()| ExitCode::SUCCESS),
+        Command::Admin(command) => admin_cmd::run(command),
         Command::Sign(args) => sign_cmd::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Ca(command) => ca_cmd::run(command).map(|()| ExitCode::SUCCESS),

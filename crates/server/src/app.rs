@@ -1,25 +1,43 @@
-//! The platform server: health, readiness and metrics endpoints, the PKI routes, and (in later
-//! slices) the `/api/v1` and page routes. Handlers translate HTTP to store/domain calls only.
+//! The platform server: health, readiness and metrics endpoints, the PKI routes and
+//! `/api/v1`. Handlers translate HTTP to domain checks and store calls only.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use qz_store::Store;
+use qz_store::blobs::BlobStore;
 
+use crate::api::ratelimit::RateLimiter;
+use crate::config::ServerConfig;
+use crate::notify::Notifier;
 use crate::pki::PkiServices;
+use crate::secrets::PlatformKey;
 
 /// Shared state of the platform routes.
 #[derive(Debug)]
 pub struct AppState {
     /// The database.
     pub store: Store,
+    /// Uploaded files.
+    pub blobs: BlobStore,
+    /// The platform key.
+    pub key: PlatformKey,
+    /// Settings.
+    pub config: ServerConfig,
+    /// Per-client limits.
+    pub limiter: RateLimiter,
+    /// Queues messages.
+    pub notifier: Notifier,
+    /// Client for outside providers.
+    pub http: reqwest::Client,
     /// Requests served, for `/metrics`.
     requests: AtomicU64,
     /// Responses with a 5xx status.
@@ -27,10 +45,16 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store`.
-    pub fn new(store: Store) -> Self {
+    /// State over its parts.
+    pub fn new(store: Store, blobs: BlobStore, key: PlatformKey, config: ServerConfig) -> Self {
         AppState {
+            notifier: Notifier::new(store.clone(), &config),
             store,
+            blobs,
+            key,
+            config,
+            limiter: RateLimiter::default(),
+            http: reqwest::Client::new(),
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
         }
@@ -42,10 +66,13 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+    if state.store.ping().await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
     }
+    if state.blobs.ping().await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "blob storage unavailable").into_response();
+    }
+    (StatusCode::OK, "ready").into_response()
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -61,27 +88,39 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 async fn count(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     state.requests.fetch_add(1, Ordering::Relaxed);
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     if response.status().is_server_error() {
         state.errors.fetch_add(1, Ordering::Relaxed);
     }
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
 /// All routes of the platform.
 pub fn router(state: Arc<AppState>, pki: Arc<PkiServices>) -> Router {
+    let limit = state.config.max_upload;
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state.clone())
+        .merge(crate::api::router(state.clone()))
         .merge(crate::pki::router(pki))
+        .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state, count))
 }
 
 /// Serves `router` on `listener` until Ctrl-C or SIGTERM, finishing requests in flight.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(crate::pki::shutdown_signal())
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(crate::pki::shutdown_signal())
+    .await
 }

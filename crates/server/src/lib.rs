@@ -1,6 +1,10 @@
-//! Qianzhang's HTTP side: the platform server (`qz serve`: health, readiness, metrics, and the
-//! API as it grows) and the PKI services a CA needs on the network (CRLs, CA certificates,
-//! OCSP, RFC 3161 timestamps, co-signing), which `qz pki serve` also runs on their own.
+//! Qianzhang's HTTP side: the platform (`/api/v1`, health, metrics), the PKI services (CRL,
+//! OCSP, TSA, co-signing) and the background notification sender.
 
+pub mod api;
 pub mod app;
+pub mod config;
+pub mod notify;
 pub mod pki;
+pub mod secrets;
+pub mod xlsx;

@@ -1,21 +1,32 @@
 //! Persistence for the platform: one interface over SQLite (the embedded default, WAL) and
-//! PostgreSQL (scale-out), with migrations per backend. This crate is the only one that speaks
-//! SQL (DESIGN.md §3).
+//! PostgreSQL (scale-out), with migrations per backend, and blob storage on a local directory
+//! or S3-compatible storage. This crate is the only one that speaks SQL (DESIGN.md §3).
 //!
 //! Both backends run the same SQL text through `sqlx::Any` with `$N` placeholders, restricted
-//! to the types `Any` supports (text, integers, blobs): timestamps are Unix seconds. Every state
-//! change commits together with its trail event in one transaction; trail events are
-//! hash-chained per object so `verify_trail` can prove nothing was edited or removed.
+//! to the types `Any` supports (text, integers, blobs): timestamps are Unix seconds, flags are
+//! 0/1. Where the backends need different SQL (claiming outbox jobs) the text says why.
+//! Every state change commits together with its trail event in one transaction.
 //!
-//! This is the foundation slice of the platform issue: accounts and the trail. Organizations,
-//! sessions, seals and flows add their tables through further migrations.
+//! Ids are 32 hex characters, the first 12 the creation time in milliseconds, so ordering by id
+//! is ordering by creation and an id is a stable pagination cursor.
+
+mod accounts;
+pub mod blobs;
+mod http;
+mod orgs;
+mod outbox;
+mod trail;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
+
+pub use accounts::{CodeCheck, Identity, NewIdentity, Session, User};
+pub use http::{IdempotencyBegin, StoredResponse};
+pub use orgs::{Member, NewOrg, Org, Request, RequestFilter, RequestKind};
+pub use outbox::{Message, NewMessage};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +41,9 @@ pub enum StoreError {
     /// The thing asked for does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The row changed under us (a concurrent decision won).
+    #[error("{0} changed meanwhile; reload and try again")]
+    Stale(&'static str),
     /// A trail chain does not verify.
     #[error("the trail of {object} is broken at event {seq}: {why}")]
     BrokenTrail {
@@ -40,12 +54,24 @@ pub enum StoreError {
         /// What is wrong.
         why: &'static str,
     },
+    /// A stored value does not parse (a bug or a hand-edited row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Blob storage failed.
+    #[error("blob storage: {0}")]
+    Blob(String),
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// Migrations failed.
     #[error("migration error: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<qz_domain::Error> for StoreError {
+    fn from(err: qz_domain::Error) -> Self {
+        StoreError::Corrupt(err.to_string())
+    }
 }
 
 /// Which database the store talks to.
@@ -70,38 +96,54 @@ pub struct TrailContext {
     pub user_agent: Option<String>,
 }
 
-/// A user account row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    /// Id.
-    pub id: String,
-    /// Phone number (login name).
-    pub phone: String,
-    /// Display name.
-    pub name: String,
-    /// Argon2id PHC string.
-    pub password_hash: String,
-    /// Unix seconds.
-    pub created_at: i64,
-}
-
 /// One trail event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TrailEvent {
     /// Object the event is about.
     pub object: String,
     /// Position in the object's chain, from 1.
     pub seq: i64,
+    /// The acting user.
+    pub actor: Option<String>,
+    /// The organization acted for.
+    pub acting_for: Option<String>,
     /// Action name.
     pub action: String,
     /// JSON details.
     pub details: String,
+    /// Client IP.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
     /// Unix seconds.
     pub at: i64,
     /// Hash of the previous event ("" for the first).
     pub prev_hash: String,
     /// This event's hash.
     pub hash: String,
+}
+
+/// One page of a list and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Page<T> {
+    /// The items, oldest first.
+    pub items: Vec<T>,
+    /// Pass as `after` for the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows: the extra row only says there is more.
+    fn from_rows(mut items: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(cursor)
+        } else {
+            None
+        };
+        Page { items, next }
+    }
 }
 
 /// The store.
@@ -111,7 +153,8 @@ pub struct Store {
     backend: Backend,
 }
 
-fn now() -> i64 {
+/// Unix seconds now.
+pub fn now() -> i64 {
     i64::try_from(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -121,46 +164,46 @@ fn now() -> i64 {
     .unwrap_or(i64::MAX)
 }
 
-fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    // The OS RNG failing is not recoverable; an all-zero id would then collide at insert.
+/// A new id: creation milliseconds (12 hex digits) then 80 random bits.
+pub fn new_id() -> String {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let mut bytes = [0u8; 10];
+    // The OS RNG failing is not recoverable; an all-zero tail would then collide at insert.
     let _ = getrandom::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn event_hash(
-    prev_hash: &str,
-    object: &str,
-    seq: i64,
-    action: &str,
-    details: &str,
-    at: i64,
-    context: &str,
-) -> String {
-    let mut hasher = Sha256::new();
-    for part in [
-        prev_hash,
-        object,
-        &seq.to_string(),
-        action,
-        details,
-        &at.to_string(),
-        context,
-    ] {
-        // Length-prefixed, so fields cannot shift into each other.
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part.as_bytes());
+    let mut id = format!("{:012x}", millis & 0xffff_ffff_ffff);
+    for b in bytes {
+        id.push_str(&format!("{b:02x}"));
     }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    id
 }
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error().is_some_and(|e| e.is_unique_violation())
 }
 
+/// Maps a unique violation to `Conflict(what)`.
+fn conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |err| {
+        if is_unique_violation(&err) {
+            StoreError::Conflict(what)
+        } else {
+            StoreError::Database(err)
+        }
+    }
+}
+
+/// Page sizes are 1–100; the default 20.
+pub fn clamp_limit(limit: Option<i64>) -> i64 {
+    limit.unwrap_or(20).clamp(1, 100)
+}
+
 impl Store {
     /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`) and runs the migrations
-    /// of that backend.
+    /// of that backend. Several processes may connect to one PostgreSQL database at once:
+    /// sqlx serializes migrations with an advisory lock.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
@@ -172,7 +215,7 @@ impl Store {
         };
         let options: AnyConnectOptions = url.parse()?;
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -181,10 +224,13 @@ impl Store {
                         sqlx::query("PRAGMA journal_mode = WAL")
                             .execute(&mut *conn)
                             .await?;
-                        sqlx::query("PRAGMA busy_timeout = 5000")
+                        sqlx::query("PRAGMA busy_timeout = 10000")
                             .execute(&mut *conn)
                             .await?;
                         sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
                             .execute(&mut *conn)
                             .await?;
                     }
@@ -220,151 +266,6 @@ impl Store {
         self.backend
     }
 
-    /// Creates a user and its trail event in one transaction.
-    pub async fn create_user(
-        &self,
-        phone: &str,
-        name: &str,
-        password_hash: &str,
-        context: &TrailContext,
-    ) -> Result<User, StoreError> {
-        let user = User {
-            id: random_id(),
-            phone: phone.to_owned(),
-            name: name.to_owned(),
-            password_hash: password_hash.to_owned(),
-            created_at: now(),
-        };
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO users (id, phone, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&user.id)
-        .bind(&user.phone)
-        .bind(&user.name)
-        .bind(&user.password_hash)
-        .bind(user.created_at)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(err) if is_unique_violation(&err) => {
-                return Err(StoreError::Conflict("a user with this phone"));
-            }
-            Err(err) => return Err(err.into()),
-        }
-        let details = serde_json::json!({ "phone": phone, "name": name }).to_string();
-        append_event(
-            &mut tx,
-            &format!("user:{}", user.id),
-            "user.created",
-            &details,
-            context,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(user)
-    }
-
-    /// A user by phone number.
-    pub async fn user_by_phone(&self, phone: &str) -> Result<User, StoreError> {
-        let row =
-            sqlx::query("SELECT id, phone, name, password_hash, created_at FROM users WHERE phone = $1")
-                .bind(phone)
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::NotFound("user"))?;
-        Ok(User {
-            id: row.try_get(0)?,
-            phone: row.try_get(1)?,
-            name: row.try_get(2)?,
-            password_hash: row.try_get(3)?,
-            created_at: row.try_get(4)?,
-        })
-    }
-
-    /// Records an event on its own (for changes whose state lives elsewhere).
-    pub async fn record(
-        &self,
-        object: &str,
-        action: &str,
-        details: &str,
-        context: &TrailContext,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        append_event(&mut tx, object, action, details, context).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The events of one object, in order.
-    pub async fn trail(&self, object: &str) -> Result<Vec<TrailEvent>, StoreError> {
-        let rows = sqlx::query("SELECT object, seq, action, details, at, prev_hash, hash FROM trail WHERE object = $1 ORDER BY seq")
-            .bind(object)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(TrailEvent {
-                    object: row.try_get(0)?,
-                    seq: row.try_get(1)?,
-                    action: row.try_get(2)?,
-                    details: row.try_get(3)?,
-                    at: row.try_get(4)?,
-                    prev_hash: row.try_get(5)?,
-                    hash: row.try_get(6)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Checks every chain; returns the number of events checked.
-    pub async fn verify_trail(&self) -> Result<usize, StoreError> {
-        let rows = sqlx::query(
-            "SELECT object, seq, action, details, at, prev_hash, hash, COALESCE(actor, ''), COALESCE(acting_for, ''), \
-             COALESCE(ip, ''), COALESCE(user_agent, '') FROM trail ORDER BY object, seq",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut previous: Option<(String, i64, String)> = None;
-        for row in &rows {
-            let object: String = row.try_get(0)?;
-            let seq: i64 = row.try_get(1)?;
-            let action: String = row.try_get(2)?;
-            let details: String = row.try_get(3)?;
-            let at: i64 = row.try_get(4)?;
-            let prev_hash: String = row.try_get(5)?;
-            let hash: String = row.try_get(6)?;
-            let parts: [String; 4] = [
-                row.try_get(7)?,
-                row.try_get(8)?,
-                row.try_get(9)?,
-                row.try_get(10)?,
-            ];
-            let context = context_text(&parts[0], &parts[1], &parts[2], &parts[3]);
-            let (expected_seq, expected_prev) = match &previous {
-                Some((o, s, h)) if *o == object => (s + 1, h.clone()),
-                _ => (1, String::new()),
-            };
-            let broken = |why| StoreError::BrokenTrail {
-                object: object.clone(),
-                seq,
-                why,
-            };
-            if seq != expected_seq {
-                return Err(broken("an event is missing"));
-            }
-            if prev_hash != expected_prev {
-                return Err(broken("it does not link to the previous event"));
-            }
-            if hash != event_hash(&prev_hash, &object, seq, &action, &details, at, &context) {
-                return Err(broken("its content was changed"));
-            }
-            previous = Some((object, seq, hash));
-        }
-        Ok(rows.len())
-    }
-
     /// The pool, for tests that tamper on purpose.
     #[doc(hidden)]
     pub fn pool(&self) -> &AnyPool {
@@ -372,52 +273,68 @@ impl Store {
     }
 }
 
-fn context_text(actor: &str, acting_for: &str, ip: &str, user_agent: &str) -> String {
-    format!("{actor}\u{1f}{acting_for}\u{1f}{ip}\u{1f}{user_agent}")
+/// Begins a transaction that will write. On SQLite the writer lock is taken at BEGIN
+/// (`BEGIN IMMEDIATE`): a transaction that reads first and upgrades later can fail with
+/// SQLITE_BUSY at the upgrade, which busy_timeout does not cover.
+async fn begin_write(store: &Store) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    Ok(match store.backend {
+        Backend::Sqlite => store.pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => store.pool.begin().await?,
+    })
 }
 
-/// Appends an event to `object`'s chain inside `tx`. Concurrent appends to one object race
-/// for the same `seq`; the UNIQUE (object, seq) constraint makes the loser's transaction fail
-/// rather than fork the chain.
-async fn append_event(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    object: &str,
-    action: &str,
-    details: &str,
-    context: &TrailContext,
-) -> Result<(), StoreError> {
-    let last = sqlx::query("SELECT seq, hash FROM trail WHERE object = $1 ORDER BY seq DESC LIMIT 1")
-        .bind(object)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let (seq, prev_hash) = match last {
-        Some(row) => (row.try_get::<i64, _>(0)? + 1, row.try_get::<String, _>(1)?),
-        None => (1, String::new()),
+/// A query whose text is assembled from this crate's own constant fragments (column lists,
+/// backend-specific clauses), never from input: input always goes through `bind`.
+macro_rules! query_text {
+    ($($fmt:tt)*) => {
+        sqlx::query(sqlx::AssertSqlSafe(format!($($fmt)*)))
     };
-    let at = now();
-    let text = context_text(
-        context.actor.as_deref().unwrap_or_default(),
-        context.acting_for.as_deref().unwrap_or_default(),
-        context.ip.as_deref().unwrap_or_default(),
-        context.user_agent.as_deref().unwrap_or_default(),
-    );
-    let hash = event_hash(&prev_hash, object, seq, action, details, at, &text);
-    sqlx::query(
-        "INSERT INTO trail (object, seq, actor, acting_for, action, details, ip, user_agent, at, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(object)
-    .bind(seq)
-    .bind(context.actor.clone())
-    .bind(context.acting_for.clone())
-    .bind(action)
-    .bind(details)
-    .bind(context.ip.clone())
-    .bind(context.user_agent.clone())
-    .bind(at)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+}
+pub(crate) use query_text;
+
+impl Store {
+    /// An installation setting.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Sets an installation setting if it is not set yet; returns the value in force.
+    pub async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        let inserted = sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2)")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await;
+        match inserted {
+            Ok(_) => Ok(value.to_owned()),
+            Err(err) if is_unique_violation(&err) => {
+                self.setting(name).await?.ok_or(StoreError::NotFound("setting"))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Creates the first platform administrator if there is no user yet; true when created.
+    /// Several instances starting at once race here; only one wins.
+    pub async fn create_first_admin(
+        &self,
+        password_hash: &str,
+        context: &TrailContext,
+    ) -> Result<bool, StoreError> {
+        if self.user_count().await? > 0 {
+            return Ok(false);
+        }
+        match self
+            .create_user("admin", "管理员", password_hash, true, context)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
 }

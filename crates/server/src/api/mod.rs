@@ -1,0 +1,154 @@
+//! `/api/v1`: JSON over HTTP (DESIGN.md §7). Handlers translate requests into domain checks
+//! and store calls and back; every rule about who may do what is asked of `qz_domain`.
+//!
+//! Conventions: errors are RFC 9457 problem+json ([`error`]); lists take `cursor` and
+//! `limit` and answer `{items, next_cursor}`; creating POSTs honour `Idempotency-Key`
+//! ([`idempotency`]); web sessions are an HttpOnly cookie plus a CSRF token that every
+//! state-changing request echoes in `X-CSRF-Token` ([`auth`]).
+
+pub mod accounts;
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod idempotency;
+pub mod identity;
+pub mod orgs;
+pub mod ratelimit;
+pub mod requests;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+pub use error::{ApiError, ApiResult};
+
+/// The OpenAPI document, kept by hand beside the routes; a test checks both list the same
+/// operations.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// A JSON body whose errors are problem+json.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
+        Ok(Body(value))
+    }
+}
+
+/// `?cursor=&limit=` of list endpoints.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Where the previous page ended.
+    pub cursor: Option<String>,
+    /// Items per page, 1–100 (default 20).
+    pub limit: Option<i64>,
+}
+
+impl ListQuery {
+    /// The clamped page size.
+    pub fn limit(&self) -> i64 {
+        qz_store::clamp_limit(self.limit)
+    }
+
+    /// The cursor, if any.
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+}
+
+/// A page as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct PageOut<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+impl<T> From<qz_store::Page<T>> for PageOut<T> {
+    fn from(page: qz_store::Page<T>) -> Self {
+        PageOut {
+            items: page.items,
+            next_cursor: page.next,
+        }
+    }
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// Every `/api/v1` route. Keep in step with `openapi.json` (tested).
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/openapi.json", get(openapi))
+        // Accounts.
+        .route("/auth/codes", post(accounts::send_code))
+        .route("/auth/register", post(accounts::register))
+        .route("/auth/login", post(accounts::login))
+        .route("/auth/logout", post(accounts::logout))
+        .route("/auth/reset-password", post(accounts::reset_password))
+        .route("/me", get(accounts::me))
+        .route("/me/password", post(accounts::change_password))
+        .route("/me/phone", post(accounts::change_phone))
+        .route("/me/email", post(accounts::change_email))
+        .route("/me/locale", put(accounts::set_locale))
+        .route("/me/acting-for", put(accounts::set_acting_for))
+        .route("/me/trail", get(accounts::my_trail))
+        .route("/me/messages", get(accounts::messages))
+        .route("/me/messages/{id}/read", post(accounts::mark_read))
+        // Identity.
+        .route("/me/identity", get(identity::status).post(identity::submit))
+        .route("/identity/callback", post(identity::callback))
+        // Organizations.
+        .route("/orgs", get(orgs::list).post(orgs::create_internal))
+        .route("/orgs/tree", get(orgs::tree))
+        .route("/orgs/import", post(orgs::import))
+        .route("/orgs/lookup", get(orgs::lookup))
+        .route("/orgs/{id}", get(orgs::show).patch(orgs::update_internal))
+        .route("/orgs/{id}/members", get(orgs::members).post(orgs::add_member))
+        .route(
+            "/orgs/{id}/members/{user_id}",
+            put(orgs::set_role).delete(orgs::remove_member),
+        )
+        .route("/orgs/{id}/transfer-admin", post(orgs::transfer_admin))
+        .route("/orgs/{id}/trail", get(orgs::trail))
+        .route("/orgs/{id}/join-requests", post(requests::join))
+        .route("/orgs/{id}/admin-requests", post(requests::apply_admin))
+        .route("/org-verifications", post(requests::submit_verification))
+        .route("/requests", get(requests::list))
+        .route("/requests/{id}", get(requests::show))
+        .route("/requests/{id}/approve", post(requests::approve))
+        .route("/requests/{id}/reject", post(requests::reject))
+        .route("/requests/{id}/withdraw", post(requests::withdraw))
+        .route("/requests/{id}/resubmit", post(requests::resubmit))
+        // Files.
+        .route("/blobs", post(admin::upload))
+        .route("/blobs/{id}", get(admin::download))
+        // Administration.
+        .route("/admin/users", get(admin::users))
+        .route("/admin/users/{id}", get(admin::user))
+        .route("/admin/outbox", get(admin::outbox))
+        .route("/admin/trail", get(admin::trail))
+        .route("/admin/trail/verify", post(admin::verify_trail));
+    Router::new().nest(
+        "/api/v1",
+        api.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
+        .with_state(state),
+    )
+}
