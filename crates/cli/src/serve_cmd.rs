@@ -355,7 +355,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         blobs
             .ping()
             .await
-            .with_context(|| format!("blob storage {} does not answer", blobs.describe()))?;
+            .with_context(|| format!("blob storage {} does not answer (QZ_BLOB_URL)", blobs.describe()))?;
         let mut random = [0u8; 12];
         getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("{e}"))?;
         let password: String = random.iter().map(|b| format!("{b:02x}")).collect();
