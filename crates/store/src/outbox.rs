@@ -238,4 +238,13 @@ impl Store {
         let items = rows.iter().map(message_from_row).collect::<Result<_, _>>()?;
         Ok(Page::from_rows(items, limit, |m: &Message| m.id.clone()))
     }
+
+    /// Makes every queued message due now (tests of the retry path).
+    #[doc(hidden)]
+    pub async fn make_due_for_tests(&self) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET next_attempt_at = 0 WHERE status = 'queued'")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
