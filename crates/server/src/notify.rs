@@ -374,15 +374,23 @@ async fn send_mail(
         .map_err(|e| format!("SMTP: {e}"))
 }
 
-/// Runs the sender every second until the process ends.
+/// Runs the sender every second, and the purge of expired sessions and codes every ten
+/// minutes, until the process ends.
 pub fn spawn(sender: Arc<Sender>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut ticks: u64 = 0;
         loop {
             tick.tick().await;
             if let Err(err) = sender.run_once().await {
                 eprintln!("qz: notification sender: {err}");
             }
+            if ticks % 600 == 0
+                && let Err(err) = sender.store.purge_expired().await
+            {
+                eprintln!("qz: purging expired sessions: {err}");
+            }
+            ticks = ticks.wrapping_add(1);
         }
     })
 }

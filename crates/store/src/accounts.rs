@@ -428,6 +428,23 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes expired sessions and codes older than a day (the per-day code limit needs
+    /// them that long); returns how many rows went.
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        let at = now();
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(at)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let codes = sqlx::query("DELETE FROM codes WHERE created_at < $1")
+            .bind(at - 2 * 86_400)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(sessions + codes)
+    }
+
     /// When the last code for `purpose` went to `recipient`, and how many codes of any
     /// purpose it got in the last 24 hours.
     pub async fn code_history(

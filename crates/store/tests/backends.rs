@@ -171,6 +171,19 @@ async fn accounts(store: &Store, user_id: &str, context: &TrailContext) {
     assert!(store.user(user_id).await.unwrap().locked_until > qz_store::now());
     store.delete_session("s1", context).await.unwrap();
     assert!(store.session("s1").await.is_err());
+    let expired = Session {
+        id: "old".into(),
+        user_id: user_id.into(),
+        csrf: "c".into(),
+        acting_for: None,
+        expires_at: qz_store::now() - 1,
+    };
+    store.create_session(&expired, context).await.unwrap();
+    assert!(
+        store.session("old").await.is_err(),
+        "an expired session does not open"
+    );
+    assert!(store.purge_expired().await.unwrap() >= 1);
 }
 
 async fn orgs(store: &Store, user_id: &str, context: &TrailContext) {
