@@ -385,7 +385,7 @@ pub fn spawn(sender: Arc<Sender>) -> tokio::task::JoinHandle<()> {
             if let Err(err) = sender.run_once().await {
                 eprintln!("qz: notification sender: {err}");
             }
-            if ticks % 600 == 0
+            if ticks.is_multiple_of(600)
                 && let Err(err) = sender.store.purge_expired().await
             {
                 eprintln!("qz: purging expired sessions: {err}");
