@@ -625,13 +625,6 @@ class Platform:
         user.id_number = number
         return out
 
-    @staticmethod
-    def wait_for_code_window(user: User):
-        """A recipient gets at most one code a minute."""
-        left = user.last_code_at + 61.5 - time.monotonic()
-        if left > 0:
-            time.sleep(left)
-
     # -- files
 
     def upload(self, api: Api, data: bytes, status=201) -> dict:
