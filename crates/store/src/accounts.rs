@@ -326,12 +326,28 @@ impl Store {
     }
 
     /// Sets the display language.
-    pub async fn set_locale(&self, user_id: &str, locale: &str) -> Result<(), StoreError> {
+    pub async fn set_locale(
+        &self,
+        user_id: &str,
+        locale: &str,
+        context: &TrailContext,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(self).await?;
         sqlx::query("UPDATE users SET locale = $2 WHERE id = $1")
             .bind(user_id)
             .bind(locale)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        let details = serde_json::json!({ "locale": locale }).to_string();
+        append_event(
+            &mut tx,
+            &format!("user:{user_id}"),
+            "user.locale_changed",
+            &details,
+            context,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

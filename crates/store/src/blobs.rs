@@ -153,6 +153,7 @@ impl Store {
         size: i64,
         content_type: &str,
         owner_id: &str,
+        context: &crate::TrailContext,
     ) -> Result<BlobInfo, StoreError> {
         let info = BlobInfo {
             id: new_id(),
@@ -162,6 +163,7 @@ impl Store {
             owner_id: owner_id.to_owned(),
             created_at: now(),
         };
+        let mut tx = crate::begin_write(self).await?;
         sqlx::query(
             "INSERT INTO blobs (id, sha256, size, content_type, owner_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -171,8 +173,21 @@ impl Store {
         .bind(&info.content_type)
         .bind(&info.owner_id)
         .bind(info.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let details = serde_json::json!({
+            "blob": info.id, "sha256": info.sha256, "size": info.size, "content_type": info.content_type
+        })
+        .to_string();
+        crate::trail::append_event(
+            &mut tx,
+            &format!("user:{owner_id}"),
+            "blob.uploaded",
+            &details,
+            context,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(info)
     }
 

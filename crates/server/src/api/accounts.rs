@@ -540,7 +540,10 @@ pub async fn set_locale(
     if !matches!(form.locale.as_str(), "zh-CN" | "en") {
         return Err(ApiError::invalid("locale must be zh-CN or en"));
     }
-    state.store.set_locale(&caller.user.id, &form.locale).await?;
+    state
+        .store
+        .set_locale(&caller.user.id, &form.locale, &caller.context())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

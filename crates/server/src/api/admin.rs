@@ -49,7 +49,7 @@ pub async fn upload(
     let sha256 = state.blobs.put(body.to_vec()).await?;
     let info = state
         .store
-        .create_blob(&sha256, size, content_type, &caller.user.id)
+        .create_blob(&sha256, size, content_type, &caller.user.id, &caller.context())
         .await?;
     Ok((StatusCode::CREATED, Json(info)))
 }
