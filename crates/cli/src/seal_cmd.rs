@@ -18,6 +18,31 @@ pub enum SealCommand {
         /// The seal file.
         file: PathBuf,
     },
+    /// Draw a seal image (PNG, transparent, print resolution) from text.
+    Draw(DrawArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DrawArgs {
+    /// official (42 mm), contract (40 mm), finance (38 mm), oval (45×30 mm), name (18 mm
+    /// square, 2–4 characters), date.
+    #[arg(long, value_parser = ["official", "contract", "finance", "oval", "name", "date"])]
+    kind: String,
+    /// Organization name, person's name, or date text (default for date: today).
+    #[arg(long)]
+    text: Option<String>,
+    /// Label in the middle (contract and finance seals have one by default).
+    #[arg(long)]
+    label: Option<String>,
+    /// Code along the lower arc.
+    #[arg(long)]
+    code: Option<String>,
+    /// Resolution (dots per inch).
+    #[arg(long, default_value_t = 300.0)]
+    dpi: f32,
+    /// Where to write the PNG.
+    #[arg(short, long)]
+    output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +84,42 @@ pub struct MakeArgs {
 
 pub fn run(command: SealCommand) -> Result<()> {
     match command {
+        SealCommand::Draw(args) => {
+            use qz_seal::draw::{DrawKind, SealDrawing, render_png};
+            let kind = match args.kind.as_str() {
+                "official" => DrawKind::Official,
+                "contract" => DrawKind::Contract,
+                "finance" => DrawKind::Finance,
+                "oval" => DrawKind::Oval,
+                "name" => DrawKind::Name,
+                _ => DrawKind::Date,
+            };
+            if !(72.0..=2400.0).contains(&args.dpi) {
+                bail!("--dpi must be between 72 and 2400");
+            }
+            let text = match (args.text, kind) {
+                (Some(text), _) => text,
+                (None, DrawKind::Date) => {
+                    let today = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8));
+                    format!(
+                        "{}年{:02}月{:02}日",
+                        today.year(),
+                        u8::from(today.month()),
+                        today.day()
+                    )
+                }
+                (None, _) => bail!("--text is needed for this kind of seal"),
+            };
+            let png = render_png(&SealDrawing {
+                kind,
+                text,
+                label: args.label,
+                code: args.code,
+                dpi: args.dpi,
+            })?;
+            std::fs::write(&args.output, png)
+                .with_context(|| format!("cannot write {}", args.output.display()))?;
+        }
         SealCommand::Make(args) => {
             let key = PrivateKey::from_pem(&std::fs::read(&args.maker_key)?, None)
                 .with_context(|| format!("maker key {}", args.maker_key.display()))?;

@@ -1,8 +1,9 @@
 //! Seal images for Qianzhang: loading seal pictures and cutting them for cross-page seals (骑缝章).
 //!
-//! Generated seals (round official seals, name seals) and GB/T 38540 e-seal structures arrive
-//! with later work; this crate starts with what stamping needs.
+//! [`draw`] generates seal images from text (round official, contract and finance seals, oval
+//! seals, square name seals, date stamps); [`eseal`] holds the GB/T 38540 e-seal structures.
 
+pub mod draw;
 pub mod eseal;
 
 use thiserror::Error;
