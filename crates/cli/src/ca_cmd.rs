@@ -121,10 +121,17 @@ fn with_extension(prefix: &Path, extension: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn write_secret(path: &Path, data: &[u8]) -> Result<()> {
+/// Writes a file only its owner can read (0600), fsynced. `replace: false` refuses to overwrite
+/// an existing file, so two processes creating the same secret cannot both win.
+pub(crate) fn write_secret(path: &Path, data: &[u8], replace: bool) -> Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true);
+    if replace {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
@@ -134,6 +141,7 @@ fn write_secret(path: &Path, data: &[u8]) -> Result<()> {
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     file.write_all(data)?;
+    file.sync_all()?;
     Ok(())
 }
 
@@ -226,6 +234,7 @@ pub fn run(command: CaCommand) -> Result<()> {
                     &key_path,
                     key.to_pkcs8_pem(password.as_deref().map(str::as_bytes))?
                         .as_bytes(),
+                    true,
                 )?;
             }
             std::fs::write(&cert_path, chain)

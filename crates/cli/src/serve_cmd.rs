@@ -8,7 +8,7 @@
 //! defaults. A bad value stops the start with a message saying what to fix.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
@@ -293,29 +293,12 @@ fn platform_key(settings: &Settings) -> Result<PlatformKey> {
     let path = settings.data.join("platform.key");
     if !path.exists() {
         let hex = PlatformKey::generate_hex()?;
-        write_private(&path, hex.as_bytes())?;
+        crate::ca_cmd::write_secret(&path, hex.as_bytes(), false)?;
         eprintln!("qz: created the platform key {}", path.display());
     }
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read the platform key {}", path.display()))?;
     PlatformKey::from_hex(&text).with_context(|| format!("the platform key {}", path.display()))
-}
-
-fn write_private(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(data)?;
-    file.sync_all()?;
-    Ok(())
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {

@@ -104,7 +104,8 @@ pub enum RequestKind {
 }
 
 impl RequestKind {
-    fn as_str(self) -> &'static str {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
         match self {
             RequestKind::OrgVerification => "org_verification",
             RequestKind::Join => "join",
@@ -187,6 +188,8 @@ pub struct RequestFilter<'a> {
     pub kind: Option<RequestKind>,
     /// In one state.
     pub status: Option<RequestStatus>,
+    /// Leave out join requests (platform admins decide the other kinds).
+    pub without_joins: bool,
 }
 
 impl Store {
@@ -628,7 +631,8 @@ impl Store {
         let rows = query_text!(
             "SELECT {REQUEST_COLUMNS} FROM requests WHERE id > $1 \
              AND ($2 = '' OR org_id = $2) AND ($3 = '' OR applicant = $3) \
-             AND ($4 = '' OR kind = $4) AND ($5 = '' OR status = $5) ORDER BY id LIMIT $6"
+             AND ($4 = '' OR kind = $4) AND ($5 = '' OR status = $5) \
+             AND ($7 = 0 OR kind <> 'join') ORDER BY id LIMIT $6"
         )
         .bind(after.unwrap_or(""))
         .bind(filter.org_id.unwrap_or(""))
@@ -636,6 +640,7 @@ impl Store {
         .bind(filter.kind.map(RequestKind::as_str).unwrap_or(""))
         .bind(filter.status.map(RequestStatus::as_str).unwrap_or(""))
         .bind(limit + 1)
+        .bind(i64::from(filter.without_joins))
         .fetch_all(&self.pool)
         .await?;
         let items = rows.iter().map(request_from_row).collect::<Result<_, _>>()?;

@@ -129,17 +129,7 @@ pub async fn send_code(
             let (session, user) = session_of(&state, &headers)
                 .await?
                 .ok_or_else(ApiError::unauthenticated)?;
-            let sent = headers
-                .get(crate::api::auth::CSRF_HEADER)
-                .map(|v| v.as_bytes())
-                .unwrap_or_default();
-            if !crate::secrets::constant_time_eq(sent, session.csrf.as_bytes()) {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "csrf",
-                    "missing or wrong X-CSRF-Token header",
-                ));
-            }
+            crate::api::auth::check_csrf(&headers, &session)?;
             if purpose == CodePurpose::ChangeEmail {
                 check_email(to)?;
             } else {

@@ -146,6 +146,23 @@ impl Caller {
     }
 }
 
+/// Whether the request echoes the session's CSRF token.
+pub fn check_csrf(headers: &HeaderMap, session: &Session) -> Result<(), ApiError> {
+    let sent = headers
+        .get(CSRF_HEADER)
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    if constant_time_eq(sent, session.csrf.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "missing or wrong X-CSRF-Token header",
+        ))
+    }
+}
+
 /// The session behind the request's cookie, if any (no CSRF check: for reading only).
 pub async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Option<(Session, User)>, ApiError> {
     let Some(token) = cookie(headers, SESSION_COOKIE) else {
@@ -174,18 +191,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         }
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
-            let sent = parts
-                .headers
-                .get(CSRF_HEADER)
-                .map(HeaderValue::as_bytes)
-                .unwrap_or_default();
-            if !constant_time_eq(sent, session.csrf.as_bytes()) {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "csrf",
-                    "missing or wrong X-CSRF-Token header",
-                ));
-            }
+            check_csrf(&parts.headers, &session)?;
         }
         let memberships = state.store.memberships(&user.id).await?;
         let identity_verified = state

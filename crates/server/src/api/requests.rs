@@ -279,11 +279,13 @@ pub async fn list(
                 if filter.kind == Some(RequestKind::Join) {
                     return Err(ApiError::invalid("give org_id for join requests"));
                 }
+                // Platform admins decide verifications and admin applications, not joins.
+                filter.without_joins = true;
             }
         },
         _ => return Err(ApiError::invalid("view must be mine or decide")),
     }
-    let mut page = state
+    let page = state
         .store
         .requests_page(
             filter,
@@ -291,10 +293,6 @@ pub async fn list(
             qz_store::clamp_limit(query.limit),
         )
         .await?;
-    if query.view.as_deref() == Some("decide") && query.org_id.is_none() {
-        // Platform admins decide verifications and admin applications, not join requests.
-        page.items.retain(|r| r.kind != RequestKind::Join);
-    }
     Ok(Json(page.into()))
 }
 
@@ -348,11 +346,7 @@ async fn decide(
     if matches!(action, RequestAction::Approve | RequestAction::Reject) {
         let org = state.store.org(&request.org_id).await?;
         let applicant = state.store.user(&request.applicant).await?;
-        let kind = match request.kind {
-            RequestKind::OrgVerification => "org_verification",
-            RequestKind::Join => "join",
-            RequestKind::Admin => "admin",
-        };
+        let kind = request.kind.as_str();
         let org_name = request
             .details
             .get("name")
