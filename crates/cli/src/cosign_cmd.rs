@@ -1,5 +1,5 @@
 //! `qz cosign`: the phone's half of two-party SM2 signing, over HTTP against `qz pki serve`
-//! (a stand-in for the mobile app; the platform serves the same routes later).
+//! (a stand-in for the mobile app), or with `--code` against the platform (`qz serve`, `/api/v1/cosign`).
 
 use std::path::{Path, PathBuf};
 
@@ -27,9 +27,13 @@ pub struct EnrollArgs {
     /// Server base URL, e.g. http://127.0.0.1:8080.
     #[arg(long)]
     server: String,
-    /// Name in the certificate.
+    /// Name in the certificate (`qz pki serve`; the platform takes the verified name).
+    #[arg(long, required_unless_present = "code")]
+    name: Option<String>,
+    /// The platform's invitation code (下载证书邀请码) from `POST /api/v1/me/cosign/invitations`:
+    /// enrol against the platform (`qz serve`) instead of `qz pki serve`.
     #[arg(long)]
-    name: String,
+    code: Option<String>,
     /// Environment variable with the certificate password (6–12 letters and digits).
     #[arg(long)]
     password_env: String,
@@ -61,6 +65,13 @@ struct Enrolment {
     server: String,
     key_id: String,
     public_key: String,
+    /// Where the co-signing routes are: `/pki/cosign` (`qz pki serve`) or `/api/v1/cosign`.
+    #[serde(default = "legacy_routes")]
+    routes: String,
+}
+
+fn legacy_routes() -> String {
+    "/pki/cosign".into()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -95,7 +106,7 @@ fn password(var: &str) -> Result<String> {
 }
 
 /// One run of the protocol over HTTP; returns the DER signature over `message`.
-fn cosign(server: &str, key_id: &str, share: &ClientShare, public: &[u8], message: &[u8]) -> Result<Vec<u8>> {
+fn cosign(routes: &str, key_id: &str, share: &ClientShare, public: &[u8], message: &[u8]) -> Result<Vec<u8>> {
     #[derive(Serialize)]
     struct Body<'a> {
         key_id: &'a str,
@@ -104,7 +115,7 @@ fn cosign(server: &str, key_id: &str, share: &ClientShare, public: &[u8], messag
     }
     let (nonce, request) = share.start(public, message)?;
     let response: SignResponse = post_json(
-        &format!("{server}/pki/cosign/sign"),
+        &format!("{routes}/sign"),
         &Body {
             key_id,
             request: &request,
@@ -129,6 +140,12 @@ pub fn run(command: CosignCommand) -> Result<()> {
             let password = password(&args.password_env)?;
             qz_pki::custody::cosign::check_password(&password)?;
             let server = args.server.trim_end_matches('/').to_owned();
+            let routes = if args.code.is_some() {
+                "/api/v1/cosign".to_owned()
+            } else {
+                legacy_routes()
+            };
+            let base = format!("{server}{routes}");
             let (share, partial) = ClientShare::generate()?;
             #[derive(Deserialize)]
             struct Enrolled {
@@ -139,11 +156,14 @@ pub fn run(command: CosignCommand) -> Result<()> {
             #[derive(Serialize)]
             struct Start {
                 client_partial: String,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                code: Option<String>,
             }
             let enrolled: Enrolled = post_json(
-                &format!("{server}/pki/cosign/enroll"),
+                &format!("{base}/{}", if args.code.is_some() { "enrol" } else { "enroll" }),
                 &Start {
                     client_partial: hex(&partial),
+                    code: args.code.clone(),
                 },
             )?;
             let public = share.joint_public_key(&unhex(&enrolled.server_partial)?)?;
@@ -153,11 +173,14 @@ pub fn run(command: CosignCommand) -> Result<()> {
             // The certificate request is signed through the protocol itself (Z over P).
             let info = x509_cert::request::CertReqInfo {
                 version: x509_cert::request::Version::V1,
-                subject: qz_pki::issue::name(&[(qz_pki::issue::AT_COMMON_NAME, &args.name)])?,
+                subject: qz_pki::issue::name(&[(
+                    qz_pki::issue::AT_COMMON_NAME,
+                    args.name.as_deref().unwrap_or("co-sign enrolment"),
+                )])?,
                 public_key: spki_for(&public)?,
                 attributes: Default::default(),
             };
-            let signature = cosign(&server, &enrolled.key_id, &share, &public, &info.to_der()?)?;
+            let signature = cosign(&base, &enrolled.key_id, &share, &public, &info.to_der()?)?;
             let csr = x509_cert::request::CertReq {
                 info,
                 algorithm: spki::AlgorithmIdentifierOwned {
@@ -172,7 +195,7 @@ pub fn run(command: CosignCommand) -> Result<()> {
                 csr: String,
             }
             let pem = crate::ltv::post(
-                &format!("{server}/pki/cosign/certify"),
+                &format!("{base}/certify"),
                 "application/json",
                 &serde_json::to_vec(&Certify {
                     key_id: enrolled.key_id.clone(),
@@ -197,6 +220,7 @@ pub fn run(command: CosignCommand) -> Result<()> {
                     server,
                     key_id: enrolled.key_id,
                     public_key: hex(&public),
+                    routes,
                 })?,
             )?;
             crate::print_out(&format!(
@@ -239,7 +263,7 @@ pub fn run(command: CosignCommand) -> Result<()> {
                 })
             })?;
             let signature = cosign(
-                &enrolment.server,
+                &format!("{}{}", enrolment.server, enrolment.routes),
                 &enrolment.key_id,
                 &share,
                 &public,

@@ -20,6 +20,18 @@ pub enum SealCommand {
     },
     /// Draw a seal image (PNG, transparent, print resolution) from text.
     Draw(DrawArgs),
+    /// Clean a handwritten signature picture (photo, scan or canvas capture): background
+    /// removed to transparent, ink normalised, trimmed; writes a PNG.
+    Clean {
+        /// The picture (PNG or JPEG).
+        input: PathBuf,
+        /// Stroke colour: black or blue.
+        #[arg(long, default_value = "black", value_parser = ["black", "blue"])]
+        ink: String,
+        /// Where to write the PNG.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +131,16 @@ pub fn run(command: SealCommand) -> Result<()> {
             })?;
             std::fs::write(&args.output, png)
                 .with_context(|| format!("cannot write {}", args.output.display()))?;
+        }
+        SealCommand::Clean { input, ink, output } => {
+            let bytes = std::fs::read(&input).with_context(|| format!("cannot read {}", input.display()))?;
+            let ink = if ink == "blue" {
+                qz_seal::handwriting::Ink::Blue
+            } else {
+                qz_seal::handwriting::Ink::Black
+            };
+            let png = qz_seal::handwriting::clean(&bytes, ink)?;
+            std::fs::write(&output, png).with_context(|| format!("cannot write {}", output.display()))?;
         }
         SealCommand::Make(args) => {
             let key = PrivateKey::from_pem(&std::fs::read(&args.maker_key)?, None)

@@ -88,6 +88,14 @@ pub struct ServeArgs {
     /// Identity provider API key.
     #[arg(long, env = "QZ_IDENTITY_KEY", hide_env_values = true)]
     identity_key: Option<String>,
+    /// Persons' keys: hosted, cosign (split with the phone, SM2 only) or auto (default: cosign
+    /// when the CA is SM2, hosted otherwise).
+    #[arg(long, env = "QZ_PERSON_CUSTODY")]
+    person_custody: Option<String>,
+    /// Algorithms of the CA created on first start: intl (ECDSA P-256, default) or sm2 (the
+    /// national profile).
+    #[arg(long, env = "QZ_CA_PROFILE")]
+    ca_profile: Option<String>,
 }
 
 /// The config file: the same settings as the flags.
@@ -114,6 +122,8 @@ struct FileConfig {
     smtp_password: Option<String>,
     identity_url: Option<String>,
     identity_key: Option<String>,
+    person_custody: Option<String>,
+    ca_profile: Option<String>,
 }
 
 const KNOWN_VARIABLES: &[&str] = &[
@@ -138,6 +148,8 @@ const KNOWN_VARIABLES: &[&str] = &[
     "QZ_SMTP_PASSWORD",
     "QZ_IDENTITY_URL",
     "QZ_IDENTITY_KEY",
+    "QZ_PERSON_CUSTODY",
+    "QZ_CA_PROFILE",
     // Read by other commands and by the tests.
     "QZ_BIN",
     "QZ_TEST_POSTGRES",
@@ -153,6 +165,7 @@ struct Settings {
     base_url: String,
     ca_dir: PathBuf,
     platform_key: Option<String>,
+    ca_profile: CaProfile,
     server: ServerConfig,
 }
 
@@ -193,11 +206,9 @@ fn merge(args: ServeArgs) -> Result<Settings> {
         .blob_url
         .or(file.blob_url)
         .unwrap_or_else(|| data.join("blobs").display().to_string());
-    let base_url = args
-        .base_url
-        .or(file.base_url)
-        .unwrap_or_else(|| format!("http://{address}"));
-    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+    // Without a configured URL, the address actually bound decides it (see `run`).
+    let base_url = args.base_url.or(file.base_url).unwrap_or_default();
+    if !(base_url.is_empty() || base_url.starts_with("http://") || base_url.starts_with("https://")) {
         bail!("base_url {base_url:?} must start with http:// or https:// (QZ_BASE_URL)");
     }
     let defaults = ServerConfig::default();
@@ -254,7 +265,19 @@ fn merge(args: ServeArgs) -> Result<Settings> {
             "identity_url must be an http(s) URL and needs identity_key of at least 16 characters (QZ_IDENTITY_URL, QZ_IDENTITY_KEY)"
         ),
     };
+    let person_custody = match args.person_custody.or(file.person_custody).as_deref() {
+        None | Some("auto") => None,
+        Some("hosted") => Some(qz_store::Custody::Hosted),
+        Some("cosign") => Some(qz_store::Custody::Cosign),
+        Some(other) => bail!("person_custody {other:?} must be hosted, cosign or auto (QZ_PERSON_CUSTODY)"),
+    };
+    let ca_profile = match args.ca_profile.or(file.ca_profile).as_deref() {
+        None | Some("intl") => CaProfile::Intl,
+        Some("sm2") => CaProfile::Sm2,
+        Some(other) => bail!("ca_profile {other:?} must be intl or sm2 (QZ_CA_PROFILE)"),
+    };
     let server = ServerConfig {
+        person_custody,
         base_url: base_url.clone(),
         session_ttl,
         auth_rate_per_minute: args
@@ -276,6 +299,7 @@ fn merge(args: ServeArgs) -> Result<Settings> {
     Ok(Settings {
         ca_dir: args.ca_dir.or(file.ca_dir).unwrap_or_else(|| data.join("ca")),
         platform_key: args.platform_key.or(file.platform_key),
+        ca_profile,
         data,
         address,
         database_url,
@@ -301,14 +325,40 @@ fn platform_key(settings: &Settings) -> Result<PlatformKey> {
     PlatformKey::from_hex(&text).with_context(|| format!("the platform key {}", path.display()))
 }
 
+/// The public URL when none is configured: the bound address, with 127.0.0.1 for an
+/// unspecified one (it goes into certificates as their OCSP and CRL address, so port 0 or
+/// 0.0.0.0 would make them unreachable).
+fn default_base_url(bound: SocketAddr) -> String {
+    let host = match bound.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{host}:{}", bound.port())
+}
+
 pub fn run(args: ServeArgs) -> Result<()> {
-    let settings = merge(args)?;
+    let mut settings = merge(args)?;
     std::fs::create_dir_all(&settings.data)
         .with_context(|| format!("cannot create the data directory {}", settings.data.display()))?;
+    // Bound before anything else, so the default public URL carries the real port.
+    let std_listener = std::net::TcpListener::bind(settings.address)
+        .with_context(|| format!("cannot listen on {} (QZ_LISTEN)", settings.address))?;
+    std_listener.set_nonblocking(true)?;
+    if settings.base_url.is_empty() {
+        settings.base_url = default_base_url(std_listener.local_addr()?);
+        if settings.address.ip().is_unspecified() {
+            eprintln!(
+                "qz: warning: listening on all interfaces without QZ_BASE_URL; links and certificates name {}",
+                settings.base_url
+            );
+        }
+    }
+    settings.server.base_url = settings.base_url.clone();
     if !settings.ca_dir.join("root.pem").exists() {
         CertificateAuthority::init(
             &settings.ca_dir,
-            CaProfile::Intl,
+            settings.ca_profile,
             KeyAlgorithm::P256,
             Some(settings.base_url.clone()),
             "Qianzhang",
@@ -349,8 +399,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             // Printed once, never stored in clear or logged elsewhere.
             eprintln!("qz: first start — admin login \"admin\", one-time password: {password}");
         }
-        let listener = tokio::net::TcpListener::bind(settings.address)
-            .await
+        let listener = tokio::net::TcpListener::from_std(std_listener)
             .with_context(|| format!("cannot listen on {} (QZ_LISTEN)", settings.address))?;
         eprintln!(
             "qz: serving on http://{} ({:?} database, blobs in {}{}{})",
@@ -370,8 +419,30 @@ pub fn run(args: ServeArgs) -> Result<()> {
         );
         let sender = Arc::new(qz_server::notify::Sender::new(store.clone(), &settings.server));
         let worker = qz_server::notify::spawn(sender);
-        let state = Arc::new(qz_server::app::AppState::new(store, blobs, key, settings.server));
-        qz_server::app::serve(listener, qz_server::app::router(state, pki)).await?;
+        let state = Arc::new(qz_server::app::AppState::new(
+            store,
+            blobs,
+            key,
+            settings.server,
+            pki,
+        ));
+        if state.pki.key_algorithm() != KeyAlgorithm::Sm2
+            && state.config.person_custody == Some(qz_store::Custody::Cosign)
+        {
+            bail!("person_custody = cosign needs an SM2 CA (co-signing is SM2 only): ca_profile = sm2 on first start");
+        }
+        // Other instances' certificate changes reach this one's OCSP responder and CRL here.
+        let syncer = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    qz_server::credentials::sync_revocations(&state).await;
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                }
+            })
+        };
+        qz_server::app::serve(listener, qz_server::app::router(state)).await?;
+        syncer.abort();
         worker.abort();
         eprintln!("qz: stopped");
         anyhow::Ok(())

@@ -72,6 +72,9 @@ pub enum CodePurpose {
     ChangePhone,
     /// Proving a new e-mail address.
     ChangeEmail,
+    /// Confirming a signature with a hosted certificate, or enabling auto-sign (DESIGN §5: the
+    /// SMS code is the signing intent).
+    Sign,
 }
 
 impl CodePurpose {
@@ -83,6 +86,7 @@ impl CodePurpose {
             CodePurpose::ResetPassword => "reset_password",
             CodePurpose::ChangePhone => "change_phone",
             CodePurpose::ChangeEmail => "change_email",
+            CodePurpose::Sign => "sign",
         }
     }
 
@@ -94,9 +98,10 @@ impl CodePurpose {
             "reset_password" => CodePurpose::ResetPassword,
             "change_phone" => CodePurpose::ChangePhone,
             "change_email" => CodePurpose::ChangeEmail,
+            "sign" => CodePurpose::Sign,
             _ => {
                 return Err(Error::Invalid(format!(
-                    "unknown code purpose {text:?}: register, login, reset_password, change_phone or change_email"
+                    "unknown code purpose {text:?}: register, login, reset_password, change_phone, change_email or sign"
                 )));
             }
         })

@@ -11,8 +11,10 @@
 
 pub mod access;
 pub mod account;
+pub mod grant;
 pub mod identity;
 pub mod org;
+pub mod seal;
 
 /// Errors of the rules: something the caller asked for is not allowed or not well-formed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

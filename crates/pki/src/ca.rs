@@ -371,32 +371,12 @@ impl CertificateAuthority {
         write_file(&self.dir.join("issued.json"), &json, false)
     }
 
-    /// Issues a certificate with a fresh key; returns the certificate and the key.
-    pub fn issue(
-        &mut self,
-        kind: CertificateKind,
+    /// The subject DN attributes for `subject`.
+    fn subject_name(
+        &self,
         subject: &Subject,
-        validity: Duration,
-    ) -> Result<(Certificate, PrivateKey), PkiError> {
-        let algorithm = match self.config.algorithm.as_str() {
-            "rsa3072" => KeyAlgorithm::Rsa3072,
-            "sm2" => KeyAlgorithm::Sm2,
-            _ => KeyAlgorithm::P256,
-        };
-        let key = PrivateKey::generate(algorithm)?;
-        let cert = self.issue_for_key(kind, subject, key.public_key_info()?, validity)?;
-        Ok((cert, key))
-    }
-
-    /// Issues a certificate for a public key held elsewhere (a token, a phone, a CSR).
-    pub fn issue_for_key(
-        &mut self,
-        kind: CertificateKind,
-        subject: &Subject,
-        spki: spki::SubjectPublicKeyInfoOwned,
-        validity: Duration,
-    ) -> Result<Certificate, PkiError> {
-        let subject_name = match subject {
+    ) -> Result<Vec<(const_oid::ObjectIdentifier, String)>, PkiError> {
+        Ok(match subject {
             Subject::Person { name, id_number } => {
                 let mut attributes = vec![(AT_COUNTRY, "CN".to_owned())];
                 if let Some(id) = id_number {
@@ -419,11 +399,90 @@ impl CertificateAuthority {
                 attributes
             }
             Subject::Service { name } => vec![(AT_COUNTRY, "CN".to_owned()), (AT_COMMON_NAME, name.clone())],
-        };
-        let refs: Vec<(const_oid::ObjectIdentifier, &str)> =
-            subject_name.iter().map(|(o, v)| (*o, v.as_str())).collect();
+        })
+    }
+
+    /// The key type of issued certificates.
+    pub fn key_algorithm(&self) -> KeyAlgorithm {
+        match self.config.algorithm.as_str() {
+            "rsa3072" => KeyAlgorithm::Rsa3072,
+            "sm2" => KeyAlgorithm::Sm2,
+            _ => KeyAlgorithm::P256,
+        }
+    }
+
+    /// Issues a certificate with a fresh key; returns the certificate and the key.
+    pub fn issue(
+        &mut self,
+        kind: CertificateKind,
+        subject: &Subject,
+        validity: Duration,
+    ) -> Result<(Certificate, PrivateKey), PkiError> {
+        let key = PrivateKey::generate(self.key_algorithm())?;
+        let cert = self.issue_for_key(kind, subject, key.public_key_info()?, validity)?;
+        Ok((cert, key))
+    }
+
+    /// Issues a certificate for a public key held elsewhere (a token, a phone, a CSR).
+    pub fn issue_for_key(
+        &mut self,
+        kind: CertificateKind,
+        subject: &Subject,
+        spki: spki::SubjectPublicKeyInfoOwned,
+        validity: Duration,
+    ) -> Result<Certificate, PkiError> {
         let serial = random_serial(self.config.next_serial)?;
         self.config.next_serial += 1;
+        let cert = self.sign_for(kind, subject, spki, validity, serial.clone())?;
+        let not_after = cert.tbs_certificate().validity().not_after.to_unix_duration();
+        let mut records = self.records()?;
+        records.push(IssuedRecord {
+            serial: hex(&serial),
+            subject: cert.tbs_certificate().subject().to_string(),
+            kind: match subject {
+                Subject::Person { .. } => "person",
+                Subject::Organization { .. } => "org",
+                Subject::Service { .. } if kind == CertificateKind::TimeStamping => "tsa",
+                Subject::Service { .. } => "ocsp",
+            }
+            .into(),
+            not_after: not_after.as_secs(),
+            revoked_at: None,
+            reason: None,
+        });
+        self.save_records(&records)?;
+        self.save_config()?;
+        Ok(cert)
+    }
+
+    /// Issues a certificate for a public key without touching the CA directory: for the
+    /// platform, whose database records what was issued (several servers may share one CA
+    /// directory, so they must not race on `issued.json`). The serial is 16 random bytes.
+    pub fn certify(
+        &self,
+        kind: CertificateKind,
+        subject: &Subject,
+        spki: spki::SubjectPublicKeyInfoOwned,
+        validity: Duration,
+    ) -> Result<Certificate, PkiError> {
+        let mut serial = vec![0x01];
+        serial.extend_from_slice(&random_bytes::<15>()?);
+        self.sign_for(kind, subject, spki, validity, serial)
+    }
+
+    /// Signs a certificate for `spki` under the issuing CA, valid from five minutes ago for
+    /// `validity` but never past the issuing CA's own end.
+    fn sign_for(
+        &self,
+        kind: CertificateKind,
+        subject: &Subject,
+        spki: spki::SubjectPublicKeyInfoOwned,
+        validity: Duration,
+        serial: Vec<u8>,
+    ) -> Result<Certificate, PkiError> {
+        let subject_name = self.subject_name(subject)?;
+        let refs: Vec<(const_oid::ObjectIdentifier, &str)> =
+            subject_name.iter().map(|(o, v)| (*o, v.as_str())).collect();
         let now = SystemTime::now();
         let not_after = (now + validity).min(
             SystemTime::UNIX_EPOCH
@@ -434,9 +493,9 @@ impl CertificateAuthority {
                     .not_after
                     .to_unix_duration(),
         );
-        let cert = issue::sign_certificate(
+        issue::sign_certificate(
             &CertificateTemplate {
-                serial: serial.clone(),
+                serial,
                 subject: issue::name(&refs)?,
                 subject_public_key_info: spki.clone(),
                 not_before: now - Duration::from_secs(300),
@@ -450,28 +509,23 @@ impl CertificateAuthority {
             },
             self.issuing.tbs_certificate().subject(),
             &self.issuing_key,
-        )?;
-        let mut records = self.records()?;
-        records.push(IssuedRecord {
-            serial: hex(&serial),
-            subject: cert.tbs_certificate().subject().to_string(),
-            kind: match subject {
-                Subject::Person { .. } => "person",
-                Subject::Organization { .. } => "org",
-                Subject::Service { .. } if kind == CertificateKind::TimeStamping => "tsa",
-                Subject::Service { .. } => "ocsp",
-            }
-            .into(),
-            not_after: not_after
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs(),
-            revoked_at: None,
-            reason: None,
-        });
-        self.save_records(&records)?;
-        self.save_config()?;
-        Ok(cert)
+        )
+    }
+
+    /// Like [`Self::fresh_crl`] for the issuing CA, with revocations recorded elsewhere (the
+    /// platform's database) added to those of `issued.json`.
+    pub fn fresh_issuing_crl(&self, extra: &[RevokedEntry], number: u64) -> Result<Vec<u8>, PkiError> {
+        let now = SystemTime::now();
+        let mut revoked = self.revoked()?;
+        revoked.extend_from_slice(extra);
+        issue::sign_crl(
+            &self.issuing,
+            &self.issuing_key,
+            &revoked,
+            now,
+            now + 7 * DAY,
+            number,
+        )
     }
 
     /// Marks a certificate revoked and publishes a new CRL.

@@ -1,10 +1,12 @@
 //! Seal images for Qianzhang: loading seal pictures and cutting them for cross-page seals (骑缝章).
 //!
 //! [`draw`] generates seal images from text (round official, contract and finance seals, oval
-//! seals, square name seals, date stamps); [`eseal`] holds the GB/T 38540 e-seal structures.
+//! seals, square name seals, date stamps); [`handwriting`] cleans signature pictures; [`eseal`]
+//! holds the GB/T 38540 e-seal structures.
 
 pub mod draw;
 pub mod eseal;
+pub mod handwriting;
 
 use thiserror::Error;
 

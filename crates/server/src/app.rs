@@ -38,6 +38,8 @@ pub struct AppState {
     pub notifier: Notifier,
     /// Client for outside providers.
     pub http: reqwest::Client,
+    /// The CA and its services (platform certificates are issued here).
+    pub pki: Arc<PkiServices>,
     /// Requests served, for `/metrics`.
     requests: AtomicU64,
     /// Responses with a 5xx status.
@@ -46,8 +48,15 @@ pub struct AppState {
 
 impl AppState {
     /// State over its parts.
-    pub fn new(store: Store, blobs: BlobStore, key: PlatformKey, config: ServerConfig) -> Self {
+    pub fn new(
+        store: Store,
+        blobs: BlobStore,
+        key: PlatformKey,
+        config: ServerConfig,
+        pki: Arc<PkiServices>,
+    ) -> Self {
         AppState {
+            pki,
             notifier: Notifier::new(store.clone(), &config),
             store,
             blobs,
@@ -102,8 +111,9 @@ async fn count(State(state): State<Arc<AppState>>, request: Request, next: Next)
 }
 
 /// All routes of the platform.
-pub fn router(state: Arc<AppState>, pki: Arc<PkiServices>) -> Router {
+pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_upload;
+    let pki = state.pki.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

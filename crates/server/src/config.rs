@@ -83,6 +83,9 @@ pub struct ServerConfig {
     pub messages_per_hour: i64,
     /// Take the client IP from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_proxy: bool,
+    /// Where persons' keys live: `None` picks co-signing when the CA issues SM2 keys (the
+    /// national profile) and hosted keys otherwise.
+    pub person_custody: Option<qz_store::Custody>,
 }
 
 impl Default for ServerConfig {
@@ -97,6 +100,7 @@ impl Default for ServerConfig {
             identity: IdentitySettings::Development,
             messages_per_hour: 20,
             trust_proxy: false,
+            person_custody: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod credentials;
 pub mod notify;
 pub mod pki;
 pub mod secrets;

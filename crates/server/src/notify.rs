@@ -41,6 +41,11 @@ pub enum Template<'a> {
         /// Reason of a rejection.
         reason: Option<&'a str>,
     },
+    /// An organization seal was granted to the recipient directly (no request of theirs).
+    SealGranted {
+        /// Seal name.
+        seal: &'a str,
+    },
     /// A request waits for this recipient's decision.
     RequestWaiting {
         /// Kind.
@@ -59,6 +64,7 @@ fn purpose_zh(purpose: &str) -> &'static str {
         "reset_password" => "重置密码",
         "change_phone" => "更换手机号",
         "change_email" => "更换邮箱",
+        "sign" => "签署",
         _ => "验证",
     }
 }
@@ -68,6 +74,7 @@ fn kind_zh(kind: &str) -> &'static str {
         "org_verification" => "企业认证",
         "join" => "加入组织申请",
         "admin" => "管理员申请",
+        "grant" => "用印申请",
         _ => "申请",
     }
 }
@@ -77,6 +84,7 @@ fn kind_en(kind: &str) -> &'static str {
         "org_verification" => "organization verification",
         "join" => "request to join",
         "admin" => "administrator application",
+        "grant" => "request to use a seal",
         _ => "request",
     }
 }
@@ -90,6 +98,7 @@ impl Template<'_> {
             Template::PasswordChanged => "password_changed",
             Template::RequestDecided { .. } => "request_decided",
             Template::RequestWaiting { .. } => "request_waiting",
+            Template::SealGranted { .. } => "seal_granted",
         }
     }
 
@@ -159,6 +168,14 @@ impl Template<'_> {
                     kind_en(kind),
                     reason.map(|r| format!(": {r}")).unwrap_or_default()
                 ),
+            ),
+            (Template::SealGranted { seal }, false) => (
+                "印章授权".into(),
+                format!("您已获得「{seal}」的使用授权，可在授权期限内用印。"),
+            ),
+            (Template::SealGranted { seal }, true) => (
+                "Seal granted".into(),
+                format!("You may now use the seal \"{seal}\" within the granted period."),
             ),
             (
                 Template::RequestWaiting {

@@ -67,6 +67,13 @@ pub struct PkiServices {
     cache: RwLock<RevocationCache>,
     /// Last CRL number handed out: CRL numbers must grow strictly (RFC 5280 5.2.3).
     crl_number: std::sync::atomic::AtomicU64,
+    /// The CA, for certificates the platform issues.
+    ca: CertificateAuthority,
+    /// State of the certificates the platform issued (recorded in its database, fed in by
+    /// [`Self::apply_platform_changes`]).
+    platform: RwLock<HashMap<Vec<u8>, CertStatus>>,
+    /// Latest change time taken in by [`Self::apply_platform_changes`] (Unix seconds).
+    pub synced_until: std::sync::atomic::AtomicI64,
 }
 
 fn load_or_issue(
@@ -139,6 +146,7 @@ impl PkiServices {
             .map_err(|e| ServiceError::Io(format!("{}: {e}", services.display())))?;
         let tsa = load_or_issue(&mut ca, &services, "tsa", CertificateKind::TimeStamping)?;
         let ocsp = load_or_issue(&mut ca, &services, "ocsp", CertificateKind::OcspResponder)?;
+        let ca = CertificateAuthority::open(dir)?;
         Ok(PkiServices {
             dir: dir.to_path_buf(),
             root_der: ca.certificate_der("root")?,
@@ -148,7 +156,64 @@ impl PkiServices {
             ocsp,
             cache: RwLock::new(RevocationCache::default()),
             crl_number: std::sync::atomic::AtomicU64::new(0),
+            ca,
+            platform: RwLock::new(HashMap::new()),
+            synced_until: std::sync::atomic::AtomicI64::new(0),
         })
+    }
+
+    /// Issues a certificate for the platform (no CA directory writes; the caller records it).
+    pub fn certify(
+        &self,
+        subject: &Subject,
+        spki: spki::SubjectPublicKeyInfoOwned,
+        validity: Duration,
+    ) -> Result<Certificate, PkiError> {
+        self.ca.certify(CertificateKind::Signing, subject, spki, validity)
+    }
+
+    /// The key type the CA issues for.
+    pub fn key_algorithm(&self) -> qz_pki::KeyAlgorithm {
+        self.ca.key_algorithm()
+    }
+
+    /// The issuing CA certificate.
+    pub fn issuing_certificate(&self) -> &Certificate {
+        &self.issuing
+    }
+
+    /// Takes in changes of platform-issued certificates (issued, revoked).
+    pub fn apply_platform_changes(&self, rows: &[qz_store::CertStatusRow]) {
+        if let Ok(mut map) = self.platform.write() {
+            for row in rows {
+                let status = match row.revoked_at {
+                    Some(at) => CertStatus::Revoked(
+                        SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(at).unwrap_or(0)),
+                        u8::try_from(row.reason.unwrap_or(0)).unwrap_or(0),
+                    ),
+                    None => CertStatus::Good,
+                };
+                map.insert(serial_key(&unhex(&row.serial)), status);
+            }
+        }
+    }
+
+    fn platform_revoked(&self) -> Vec<qz_pki::issue::RevokedEntry> {
+        self.platform
+            .read()
+            .map(|map| {
+                map.iter()
+                    .filter_map(|(serial, status)| match status {
+                        CertStatus::Revoked(at, reason) => Some(qz_pki::issue::RevokedEntry {
+                            serial: serial.clone(),
+                            revoked_at: *at,
+                            reason: *reason,
+                        }),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The TSA certificate and chain.
@@ -157,6 +222,14 @@ impl PkiServices {
     }
 
     fn status(&self, serial: &SerialNumber) -> CertStatus {
+        if let Some(found) = self
+            .platform
+            .read()
+            .ok()
+            .and_then(|map| map.get(&serial_key(serial.as_bytes())).copied())
+        {
+            return found;
+        }
         let stamp = std::fs::metadata(self.dir.join("issued.json"))
             .and_then(|m| Ok((m.modified()?, m.len())))
             .ok();
@@ -249,7 +322,11 @@ async fn crl(State(services): State<Arc<PkiServices>>, UrlPath(name): UrlPath<St
         } else {
             now
         };
-        ca.fresh_crl(&which, root_key.as_ref(), number)
+        if which == "ca" {
+            ca.fresh_issuing_crl(&services.platform_revoked(), number)
+        } else {
+            ca.fresh_crl(&which, root_key.as_ref(), number)
+        }
     })
     .await;
     match result {

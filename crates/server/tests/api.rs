@@ -48,7 +48,6 @@ impl App {
             ..ServerConfig::default()
         };
         let key = PlatformKey::from_hex(&"42".repeat(32)).unwrap();
-        let state = Arc::new(AppState::new(store.clone(), blobs, key, config));
         let pki_dir = dir.path().join("ca");
         qz_pki::ca::CertificateAuthority::init(
             &pki_dir,
@@ -59,7 +58,8 @@ impl App {
         )
         .unwrap();
         let pki = Arc::new(qz_server::pki::PkiServices::open(&pki_dir).unwrap());
-        let router = qz_server::app::router(state, pki);
+        let state = Arc::new(AppState::new(store.clone(), blobs, key, config, pki));
+        let router = qz_server::app::router(state);
         App {
             router,
             store,

@@ -91,6 +91,7 @@ async fn pending_identity_check_finishes_through_the_callback() {
         BlobStore::local(&dir.path().join("blobs")).unwrap(),
         PlatformKey::from_hex(&"07".repeat(32)).unwrap(),
         config,
+        test_pki(&dir),
     ));
     let router = qz_server::api::router(state);
     let call = |method: Method, path: &str, body: Value, headers: Vec<(&'static str, String)>| {
@@ -258,4 +259,17 @@ async fn sms_gateway_receives_messages_with_retry() {
 /// Makes queued messages due now (instead of waiting for the backoff).
 async fn sqlx_free_due(store: &Store) {
     store.make_due_for_tests().await.unwrap();
+}
+
+fn test_pki(dir: &tempfile::TempDir) -> Arc<qz_server::pki::PkiServices> {
+    let ca_dir = dir.path().join("ca");
+    qz_pki::ca::CertificateAuthority::init(
+        &ca_dir,
+        qz_pki::ca::CaProfile::Intl,
+        qz_pki::KeyAlgorithm::P256,
+        None,
+        "Test",
+    )
+    .unwrap();
+    Arc::new(qz_server::pki::PkiServices::open(&ca_dir).unwrap())
 }

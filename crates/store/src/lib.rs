@@ -12,9 +12,12 @@
 
 mod accounts;
 pub mod blobs;
+mod certs;
+mod grants;
 mod http;
 mod orgs;
 mod outbox;
+mod seals;
 mod trail;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,9 +27,12 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
 pub use accounts::{CodeCheck, Identity, NewIdentity, Session, User};
+pub use certs::{CertRecord, CertStatusRow, CosignKey, Custody, NewCertificate, REASON_SUPERSEDED};
+pub use grants::{AutoSignGrant, AutoSignUse, Grant, GrantRequest, NewGrant};
 pub use http::{IdempotencyBegin, StoredResponse};
 pub use orgs::{Member, NewOrg, Org, Request, RequestFilter, RequestKind};
 pub use outbox::{Message, NewMessage};
+pub use seals::{NewSeal, Seal, SealStats, SealUse, StampRecord, china_day};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +50,9 @@ pub enum StoreError {
     /// The row changed under us (a concurrent decision won).
     #[error("{0} changed meanwhile; reload and try again")]
     Stale(&'static str),
+    /// A platform rule refused the change (checked inside the transaction).
+    #[error(transparent)]
+    Rule(qz_domain::Error),
     /// A trail chain does not verify.
     #[error("the trail of {object} is broken at event {seq}: {why}")]
     BrokenTrail {

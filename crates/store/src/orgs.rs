@@ -508,6 +508,22 @@ impl Store {
             .bind(org_id)
             .execute(&mut *tx)
             .await?;
+        // Leaving ends the person's grants of the organization's seals, and their certificate
+        // (its holder's affiliation changed; a new one is issued on request).
+        let at = now();
+        sqlx::query(
+            "UPDATE grants SET revoked_at = $3, revoked_by = $4 WHERE org_id = $1 AND grantee = $2 AND revoked_at IS NULL",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .bind(at)
+        .bind(context.actor.clone())
+        .execute(&mut *tx)
+        .await?;
+        if let Some(cert) = crate::certs::active_in(&mut tx, Some(user_id), None).await? {
+            crate::certs::revoke_in(&mut tx, &cert, crate::certs::REASON_AFFILIATION_CHANGED, context)
+                .await?;
+        }
         let details = serde_json::json!({ "user_id": user_id }).to_string();
         append_event(
             &mut tx,

@@ -2,6 +2,8 @@
 //! `QZ_TEST_POSTGRES`, an admin URL); each run creates its own database and drops it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod suite_seals;
+
 use qz_domain::org::{OrgRole, RequestStatus};
 use qz_store::{
     CodeCheck, IdempotencyBegin, NewMessage, NewOrg, RequestFilter, RequestKind, Session, Store, StoreError,
@@ -46,6 +48,7 @@ async fn suite(store: &Store) {
     orgs(store, &user.id, &context).await;
     outbox(store).await;
     idempotency(store).await;
+    suite_seals::seals(store, &context).await;
     let checked = store.verify_trail().await.unwrap();
     assert!(checked > 10, "{checked}");
 

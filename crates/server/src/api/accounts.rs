@@ -74,7 +74,12 @@ async fn issue_code(state: &AppState, purpose: CodePurpose, recipient: &str, loc
 }
 
 /// Checks a code; wrong and missing codes are one 400 so the answer tells nothing more.
-async fn use_code(state: &AppState, purpose: CodePurpose, recipient: &str, code: &str) -> ApiResult<()> {
+pub(crate) async fn use_code(
+    state: &AppState,
+    purpose: CodePurpose,
+    recipient: &str,
+    code: &str,
+) -> ApiResult<()> {
     let digest = state.key.code_digest(purpose.as_str(), recipient, code.trim());
     match state
         .store
@@ -103,9 +108,11 @@ async fn use_code(state: &AppState, purpose: CodePurpose, recipient: &str, code:
 /// `POST /auth/codes` body.
 #[derive(Debug, Deserialize)]
 pub struct CodeForm {
-    /// register, login, reset_password, change_phone, change_email.
+    /// register, login, reset_password, change_phone, change_email, sign.
     pub purpose: String,
-    /// Phone number (or e-mail address for change_email).
+    /// Phone number (or e-mail address for change_email); ignored for sign, which goes to
+    /// the account's own phone.
+    #[serde(default)]
     pub to: String,
     /// zh-CN (default) or en.
     pub locale: Option<String>,
@@ -136,6 +143,14 @@ pub async fn send_code(
                 check_phone(to)?;
             }
             issue_code(&state, purpose, to, &user.locale).await?;
+        }
+        CodePurpose::Sign => {
+            // Always to the account's own phone, whatever `to` says.
+            let (session, user) = session_of(&state, &headers)
+                .await?
+                .ok_or_else(ApiError::unauthenticated)?;
+            crate::api::auth::check_csrf(&headers, &session)?;
+            issue_code(&state, purpose, &user.phone, &user.locale).await?;
         }
         CodePurpose::Register => {
             check_phone(to)?;

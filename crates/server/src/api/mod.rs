@@ -9,12 +9,16 @@
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod certs;
 pub mod error;
+pub mod grants;
 pub mod idempotency;
 pub mod identity;
 pub mod orgs;
 pub mod ratelimit;
 pub mod requests;
+pub mod seals;
+pub mod stamp;
 
 use std::sync::Arc;
 
@@ -142,7 +146,56 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/users/{id}", get(admin::user))
         .route("/admin/outbox", get(admin::outbox))
         .route("/admin/trail", get(admin::trail))
-        .route("/admin/trail/verify", post(admin::verify_trail));
+        .route("/admin/trail/verify", post(admin::verify_trail))
+        .route(
+            "/admin/users/{id}/handwriting",
+            post(seals::admin_upload_handwriting),
+        )
+        // Seals.
+        .route("/me/seals", get(seals::mine))
+        .route("/me/seals/handwriting", post(seals::upload_handwriting))
+        .route("/me/handwriting-links", post(seals::create_capture_link))
+        .route(
+            "/handwriting-links/{token}",
+            get(seals::capture_link_status).post(seals::capture),
+        )
+        .route(
+            "/orgs/{id}/seals",
+            get(seals::of_org).post(seals::create_org_seal),
+        )
+        .route("/seals/{id}", get(seals::show).delete(seals::delete))
+        .route("/seals/{id}/image", get(seals::image))
+        .route("/seals/{id}/enable", post(seals::enable))
+        .route("/seals/{id}/disable", post(seals::disable))
+        .route("/seals/{id}/stats", get(seals::stats))
+        .route("/seals/{id}/uses", get(seals::uses))
+        .route("/stamp", post(stamp::stamp))
+        // Certificates and co-sign enrolment.
+        .route("/me/certificates", get(certs::mine))
+        .route("/me/certificates/reissue", post(certs::reissue))
+        .route("/orgs/{id}/certificates", get(certs::of_org))
+        .route("/orgs/{id}/certificates/reissue", post(certs::reissue_org))
+        .route("/certificates/{id}/revoke", post(certs::revoke))
+        .route("/me/cosign/invitations", post(certs::invite))
+        .route("/cosign/enrol", post(certs::enrol))
+        .route("/cosign/certify", post(certs::certify))
+        .route("/cosign/sign", post(certs::sign))
+        .route("/cosign/keys/{key_id}", get(certs::key_status))
+        // Grants and auto-sign.
+        .route("/orgs/{id}/grants", get(grants::of_org).post(grants::create))
+        .route("/me/grants", get(grants::mine))
+        .route("/grants/{id}/revoke", post(grants::revoke))
+        .route("/orgs/{id}/grant-requests", post(grants::request))
+        .route("/grant-requests", get(grants::list_requests))
+        .route("/grant-requests/{id}/approve", post(grants::approve))
+        .route("/grant-requests/{id}/reject", post(grants::reject))
+        .route("/grant-requests/{id}/withdraw", post(grants::withdraw))
+        .route(
+            "/me/autosign",
+            get(grants::autosigns).post(grants::enable_autosign),
+        )
+        .route("/me/autosign/{id}/revoke", post(grants::revoke_autosign))
+        .route("/me/autosign/uses", get(grants::autosign_uses));
     Router::new().nest(
         "/api/v1",
         api.layer(axum::middleware::from_fn_with_state(

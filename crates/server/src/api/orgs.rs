@@ -362,6 +362,8 @@ pub async fn remove_member(
         .store
         .remove_member(&id, &user_id, role, &caller.context())
         .await?;
+    // Leaving revoked the person's certificate: tell the OCSP responder and CRL now.
+    crate::credentials::sync_revocations(&state).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

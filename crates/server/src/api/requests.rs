@@ -376,9 +376,27 @@ pub async fn approve(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Request>> {
-    Ok(Json(
-        decide(&state, &caller, &id, RequestAction::Approve, None).await?,
-    ))
+    let request = decide(&state, &caller, &id, RequestAction::Approve, None).await?;
+    if request.kind == RequestKind::OrgVerification {
+        // A (re-)verified organization gets a certificate with its verified name and credit
+        // code; one issued earlier is superseded.
+        let org = state.store.org(&request.org_id).await?;
+        let issued = crate::credentials::issue_hosted(
+            &state,
+            None,
+            Some(&org.id),
+            qz_pki::ca::Subject::Organization {
+                name: org.name.clone(),
+                credit_code: org.credit_code.clone(),
+            },
+            &caller.context(),
+        )
+        .await;
+        if let Err(err) = issued {
+            eprintln!("qz: issuing the organization certificate: {}", err.detail);
+        }
+    }
+    Ok(Json(request))
 }
 
 /// `POST /requests/{id}/reject` body.

@@ -1,0 +1,272 @@
+//! `POST /stamp` (盖章): the caller stamps one of their seals, or an organization seal they hold
+//! a grant for, on a PDF they uploaded; the result is a PAdES signature (one incremental
+//! update) by the seal owner's hosted certificate: the organization's for an organization
+//! seal, the person's own for a personal seal.
+//!
+//! Intent (DESIGN §5): an SMS code (purpose `sign`) or a live auto-sign grant. The permission is
+//! checked before the work and once more inside the transaction that records the stamp; the
+//! signed file becomes downloadable only after that record commits, so a grant revoked during
+//! signing lets nothing out. Signing flows (several signers, co-sign on the phone) build on
+//! this later.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use qz_domain::account::CodePurpose;
+use qz_domain::seal::{GrantRef, SealOwner};
+use qz_pdf::{Appearance, Document, Mark, Rect, SignatureOptions};
+use qz_pki::cms::SignedDataRequest;
+use qz_store::{CertRecord, Custody, StampRecord, StoreError};
+
+use crate::api::accounts::use_code;
+use crate::api::auth::Caller;
+use crate::api::seals::visible_seal;
+use crate::api::{ApiError, ApiResult, Body};
+use crate::app::AppState;
+use crate::credentials;
+
+/// `POST /stamp` body.
+#[derive(Debug, Deserialize)]
+pub struct StampForm {
+    /// A PDF the caller uploaded (`POST /blobs`).
+    pub document: String,
+    /// The seal.
+    pub seal_id: String,
+    /// Page, from 1.
+    pub page: usize,
+    /// Left edge, points from the page's left (as displayed).
+    pub x: f64,
+    /// Bottom edge, points from the page's bottom.
+    pub y: f64,
+    /// Width in points (default: the seal's printed size).
+    pub width: Option<f64>,
+    /// Business type (for scoped grants).
+    pub purpose: Option<String>,
+    /// SMS code, purpose `sign`.
+    pub code: Option<String>,
+    /// Sign under the caller's live auto-sign grant instead of a code.
+    #[serde(default)]
+    pub autosign: bool,
+}
+
+/// The answer.
+#[derive(Debug, Serialize)]
+pub struct StampOut {
+    /// The signed PDF (download with `GET /blobs/{id}`).
+    pub blob_id: String,
+    /// SHA-256 of the signed PDF.
+    pub sha256: String,
+    /// The ledger entry and what allowed it.
+    #[serde(flatten)]
+    pub record: StampRecord,
+    /// Serial of the signing certificate.
+    pub certificate_serial: String,
+}
+
+fn pdf_date(at: i64) -> String {
+    let time = time::OffsetDateTime::from_unix_timestamp(at)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
+    format!(
+        "D:{:04}{:02}{:02}{:02}{:02}{:02}+08'00'",
+        time.year(),
+        u8::from(time.month()),
+        time.day(),
+        time.hour(),
+        time.minute(),
+        time.second()
+    )
+}
+
+/// The certificate that signs for `seal`: the organization's or the person's, hosted.
+async fn signing_certificate(
+    state: &AppState,
+    caller: &Caller,
+    owner: SealOwner<'_>,
+) -> ApiResult<CertRecord> {
+    let cert = match owner {
+        SealOwner::Org(org_id) => {
+            let org = state.store.org(org_id).await?;
+            credentials::ensure_org(state, &org, &caller.context()).await?;
+            state.store.active_certificate(None, Some(org_id)).await?
+        }
+        SealOwner::Person(user_id) => {
+            credentials::ensure_person(state, user_id, &caller.context()).await?;
+            state.store.active_certificate(Some(user_id), None).await?
+        }
+    };
+    let cert = cert.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no_certificate",
+            "there is no valid certificate to sign with (verify first, or download it on the phone)",
+        )
+    })?;
+    if cert.custody != Custody::Hosted {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "cosign_required",
+            "this certificate is split with your phone: confirm the signature on the phone",
+        ));
+    }
+    Ok(cert)
+}
+
+/// `POST /stamp`.
+pub async fn stamp(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(form): Body<StampForm>,
+) -> ApiResult<(StatusCode, Json<StampOut>)> {
+    state.limiter.check(&format!("stamp:{}", caller.user.id), 120)?;
+    let info = match state.store.blob(&form.document).await {
+        Ok(info) if info.owner_id == caller.user.id && info.content_type == "application/pdf" => info,
+        Ok(_) | Err(StoreError::NotFound(_)) => return Err(ApiError::not_found("PDF document")),
+        Err(err) => return Err(err.into()),
+    };
+    let seal = visible_seal(&state, &caller, &form.seal_id).await?;
+    // Fail early with the rule's own message; the store checks again when recording.
+    let grants: Vec<GrantRef> = state
+        .store
+        .grants_of_user(&caller.user.id)
+        .await?
+        .into_iter()
+        .map(|g| GrantRef {
+            id: g.id,
+            seal_id: g.seal_id,
+            grantee: g.grantee,
+            not_before: g.not_before,
+            not_after: g.not_after,
+            scope: g.scope,
+            revoked_at: g.revoked_at,
+        })
+        .collect();
+    let now = qz_store::now();
+    caller
+        .actor
+        .may_stamp(seal.as_ref(), &grants, form.purpose.as_deref(), now)
+        .map_err(|err| match err {
+            qz_domain::Error::Hidden => ApiError::not_found("seal"),
+            other => other.into(),
+        })?;
+    if form.autosign {
+        let live = state
+            .store
+            .autosigns_of_user(&caller.user.id)
+            .await?
+            .iter()
+            .any(|g| g.as_ref().live(&caller.user.id, now));
+        if !live {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "auto-sign is not enabled (or has ended)",
+            ));
+        }
+    } else {
+        let code = form
+            .code
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid("confirm with the SMS code (purpose sign), or use auto-sign"))?;
+        use_code(&state, CodePurpose::Sign, &caller.user.phone, code).await?;
+    }
+    let cert = signing_certificate(&state, &caller, seal.as_ref().owner).await?;
+    let (key, identity) = credentials::hosted_signer(&state, &cert)?;
+    let input = state.blobs.get(&info.sha256).await?;
+    let seal_png = state
+        .blobs
+        .get(&state.store.blob(&seal.blob_id).await?.sha256)
+        .await?;
+    let signer_name = identity.subject_name();
+    let page = form.page;
+    let (x, y, width) = (form.x, form.y, form.width);
+    let signed = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
+        let image = qz_seal::SealImage::decode(&seal_png).map_err(ApiError::internal)?;
+        // Seal images are drawn at 300 dpi: their printed size in points is pixels × 72 / 300.
+        let width = width.unwrap_or(f64::from(image.width()) * 72.0 / 300.0);
+        let height = width / image.aspect();
+        let pdf_image = qz_pdf::Image::from_rgba(image.width(), image.height(), image.rgba())
+            .map_err(ApiError::internal)?;
+        let document = Document::open(&input).map_err(|e| ApiError::invalid(format!("the PDF: {e}")))?;
+        if page == 0 || page > document.pages().len() {
+            return Err(ApiError::invalid(format!(
+                "page {page} does not exist; the document has {} pages",
+                document.pages().len()
+            )));
+        }
+        let rect = Rect::new(x, y, width, height).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let options = SignatureOptions {
+            signing_time: pdf_date(qz_store::now()),
+            name: Some(signer_name),
+            marks: vec![Mark {
+                page,
+                rect,
+                appearance: Appearance::Image(Arc::new(pdf_image)),
+            }],
+            contents_capacity: qz_pki::cms::estimated_len(&key, &identity).map_err(ApiError::internal)?,
+            ..SignatureOptions::default()
+        };
+        let prepared = document
+            .prepare_signature(&options)
+            .map_err(|e| ApiError::invalid(format!("cannot stamp this PDF: {e}")))?;
+        let digest = qz_pki::DocumentSigner::digest_algorithm(&key).digest(&prepared.signed_parts(&input));
+        let cms = qz_pki::cms::build_signed_data(
+            &key,
+            &identity,
+            &SignedDataRequest {
+                content_type: qz_pki::oid::ID_DATA,
+                content: None,
+                content_digest: &digest,
+                include_certificates: true,
+                gm_oids: false,
+            },
+            None,
+        )
+        .map_err(ApiError::internal)?;
+        let tail = prepared.finish(&cms).map_err(ApiError::internal)?;
+        Ok([input.as_slice(), &tail].concat())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let size = i64::try_from(signed.len()).unwrap_or(i64::MAX);
+    let sha256 = state.blobs.put(signed).await?;
+    let record = state
+        .store
+        .record_stamp(
+            &caller.actor,
+            &seal.id,
+            form.purpose.as_deref(),
+            &format!("sha256:{sha256}"),
+            form.autosign,
+            &caller.context(),
+        )
+        .await
+        .map_err(|err| match err {
+            StoreError::Rule(qz_domain::Error::Hidden) => ApiError::not_found("seal"),
+            StoreError::Rule(rule) => rule.into(),
+            other => other.into(),
+        })?;
+    let blob = state
+        .store
+        .create_blob(
+            &sha256,
+            size,
+            "application/pdf",
+            &caller.user.id,
+            &caller.context(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(StampOut {
+            blob_id: blob.id,
+            sha256,
+            record,
+            certificate_serial: cert.serial,
+        }),
+    ))
+}
