@@ -20,6 +20,28 @@ pub enum CosignCommand {
     Enroll(EnrollArgs),
     /// Sign a PDF with a split key (invisible signature; the password is the intent).
     Sign(SignArgs),
+    /// Turn on auto-sign on the platform (W 5): the share is opened with the certificate
+    /// password and handed to the server for the window, so it can sign without the phone.
+    Autosign(AutosignArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AutosignArgs {
+    /// The prefix given to `enroll --code`.
+    #[arg(long)]
+    key: PathBuf,
+    /// Environment variable with the certificate password.
+    #[arg(long)]
+    password_env: String,
+    /// Environment variable with the platform session token (the `qz_session` cookie).
+    #[arg(long)]
+    session_env: String,
+    /// Environment variable with the session's CSRF token.
+    #[arg(long)]
+    csrf_env: String,
+    /// Hours (default 24, at most 4320).
+    #[arg(long)]
+    hours: Option<i64>,
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +249,44 @@ pub fn run(command: CosignCommand) -> Result<()> {
                 "enrolled; certificate {}\n",
                 with_extension(&args.out, "pem").display()
             ));
+        }
+        CosignCommand::Autosign(args) => {
+            let enrolment: Enrolment =
+                serde_json::from_slice(&std::fs::read(with_extension(&args.key, "json"))?)?;
+            if enrolment.routes == legacy_routes() {
+                bail!("auto-sign is a platform feature: enrol with `qz cosign enroll --code`");
+            }
+            let share = ClientShare::open(
+                &std::fs::read(with_extension(&args.key, "share"))?,
+                &password(&args.password_env)?,
+            )
+            .context("wrong certificate password, or a damaged share")?;
+            let env = |var: &str| {
+                std::env::var(var).with_context(|| format!("environment variable {var} is not set"))
+            };
+            let body = serde_json::json!({
+                "hours": args.hours,
+                "key_id": enrolment.key_id,
+                "client_share": hex(&share.to_bytes()),
+            });
+            let url = format!("{}/api/v1/me/autosign", enrolment.server);
+            let mut response = ureq::Agent::config_builder()
+                .timeout_global(Some(std::time::Duration::from_secs(20)))
+                .http_status_as_error(false)
+                .build()
+                .new_agent()
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .header("Cookie", format!("qz_session={}", env(&args.session_env)?))
+                .header("X-CSRF-Token", env(&args.csrf_env)?)
+                .send(serde_json::to_vec(&body)?.as_slice())
+                .with_context(|| format!("cannot reach {url}"))?;
+            let status = response.status();
+            let text = response.body_mut().read_to_string().unwrap_or_default();
+            if !status.is_success() {
+                bail!("{url}: {status}: {text}");
+            }
+            crate::print_out(&format!("{text}\n"));
         }
         CosignCommand::Sign(args) => {
             let enrolment: Enrolment =

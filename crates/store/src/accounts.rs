@@ -458,7 +458,15 @@ impl Store {
             .execute(&self.pool)
             .await?
             .rows_affected();
-        Ok(sessions + codes)
+        // Phone shares handed over for auto-sign leave with the window.
+        let escrows = sqlx::query(
+            "UPDATE autosign_grants SET escrow = NULL WHERE escrow IS NOT NULL AND not_after <= $1",
+        )
+        .bind(at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(sessions + codes + escrows)
     }
 
     /// When the last code for `purpose` went to `recipient`, and how many codes of any

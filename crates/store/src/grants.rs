@@ -508,12 +508,14 @@ impl Store {
         self.grant_request(&request.id).await
     }
 
-    /// Enables auto-sign for `seconds` from now; an earlier live grant is replaced.
+    /// Enables auto-sign for `seconds` from now; an earlier live grant is replaced (and its
+    /// escrowed share dropped). `escrow`: the co-sign key id and the phone's sealed share.
     pub async fn create_autosign(
         &self,
         user_id: &str,
         seconds: i64,
         evidence: &str,
+        escrow: Option<(&str, &[u8])>,
         context: &TrailContext,
     ) -> Result<AutoSignGrant, StoreError> {
         let mut tx = begin_write(self).await?;
@@ -527,7 +529,7 @@ impl Store {
         .await?;
         for row in old {
             let id: String = row.try_get(0)?;
-            sqlx::query("UPDATE autosign_grants SET revoked_at = $2 WHERE id = $1")
+            sqlx::query("UPDATE autosign_grants SET revoked_at = $2, escrow = NULL WHERE id = $1")
                 .bind(&id)
                 .bind(at)
                 .execute(&mut *tx)
@@ -543,13 +545,16 @@ impl Store {
         }
         let id = new_id();
         sqlx::query(
-            "INSERT INTO autosign_grants (id, user_id, not_before, not_after, evidence, created_at) VALUES ($1, $2, $3, $4, $5, $3)",
+            "INSERT INTO autosign_grants (id, user_id, not_before, not_after, evidence, key_id, escrow, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $3)",
         )
         .bind(&id)
         .bind(user_id)
         .bind(at)
         .bind(at + seconds)
         .bind(evidence)
+        .bind(escrow.map(|(key, _)| key.to_owned()))
+        .bind(escrow.map(|(_, sealed)| sealed.to_vec()))
         .execute(&mut *tx)
         .await?;
         let details = serde_json::json!({ "not_after": at + seconds, "evidence": evidence }).to_string();
@@ -631,6 +636,24 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The escrowed phone share of the person's live auto-sign grant: (grant id, co-sign key
+    /// id, sealed share).
+    pub async fn autosign_escrow(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<(String, String, Vec<u8>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, key_id, escrow FROM autosign_grants WHERE user_id = $1 AND revoked_at IS NULL \
+             AND not_before <= $2 AND not_after > $2 AND escrow IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(user_id)
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .transpose()
     }
 
     /// One page of a person's auto-sign ledger, oldest first.

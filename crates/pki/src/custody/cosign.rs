@@ -175,6 +175,24 @@ impl ClientShare {
         Ok(signature.to_der().to_bytes().to_vec())
     }
 
+    /// Raw bytes, for handing the share to the server while auto-sign is on (W 5: enabling
+    /// auto-sign with the certificate password lets the platform sign without the phone; the
+    /// server keeps it sealed and drops it when the window ends).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.d1.to_vec())
+    }
+
+    /// From raw bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, PkiError> {
+        if bytes.len() != 32 {
+            return Err(protocol("bad client share"));
+        }
+        let mut d1 = Zeroizing::new([0u8; 32]);
+        d1.copy_from_slice(bytes);
+        scalar_from(d1.as_ref()).and_then(|d| invert(&d))?;
+        Ok(ClientShare { d1 })
+    }
+
     /// Seals the share under the certificate password (6–12 letters and digits).
     pub fn seal(&self, password: &str) -> Result<Vec<u8>, PkiError> {
         check_password(password)?;
@@ -253,6 +271,11 @@ impl ServerShare {
 
     fn scalar(&self) -> Result<Scalar, PkiError> {
         scalar_from(self.d2.as_ref())
+    }
+
+    /// The partial key P2 = [d2⁻¹]G this share gave the phone.
+    pub fn partial(&self) -> Result<Vec<u8>, PkiError> {
+        Ok(encode(&(ProjectivePoint::GENERATOR * invert(&self.scalar()?)?)))
     }
 
     /// The joint public key from the phone's partial key P1.
@@ -355,6 +378,62 @@ fn open_bytes(sealed: &[u8], password: &str) -> Result<Zeroizing<Vec<u8>>, PkiEr
         .map_err(|_| PkiError::WrongPassword("the certificate (co-signing share)"))
 }
 
+/// Both shares in one process: how the platform signs for a person whose phone handed over its
+/// share for an auto-sign window. The protocol runs as between phone and server, so the
+/// result is verified against the joint key before it is released, like on the phone.
+pub struct JointSigner {
+    client: ClientShare,
+    server: ServerShare,
+    public_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for JointSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JointSigner").finish_non_exhaustive()
+    }
+}
+
+impl JointSigner {
+    /// Both shares; refused unless they make `public_key`.
+    pub fn new(client: ClientShare, server: ServerShare, public_key: &[u8]) -> Result<Self, PkiError> {
+        if client.joint_public_key(&server.partial()?)? != public_key {
+            return Err(protocol("the shares do not belong to this key"));
+        }
+        Ok(JointSigner {
+            client,
+            server,
+            public_key: public_key.to_vec(),
+        })
+    }
+}
+
+impl crate::keys::DocumentSigner for JointSigner {
+    fn digest_algorithm(&self) -> DigestAlgorithm {
+        DigestAlgorithm::Sm3
+    }
+
+    fn signature_algorithm(&self) -> spki::AlgorithmIdentifierOwned {
+        spki::AlgorithmIdentifierOwned {
+            oid: crate::oid::SM2_WITH_SM3,
+            parameters: None,
+        }
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
+        let (nonce, request) = self.client.start(&self.public_key, message)?;
+        let response = self.server.respond(&request)?;
+        self.client.finish(nonce, &request, &response, &self.public_key)
+    }
+
+    fn max_signature_len(&self) -> usize {
+        72
+    }
+
+    fn public_key_bits(&self) -> Result<Vec<u8>, PkiError> {
+        Ok(self.public_key.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +460,30 @@ mod tests {
             use sm2::dsa::signature::Verifier as _;
             key.verify(message, &signature).unwrap();
         }
+    }
+
+    #[test]
+    fn joint_signer_from_exported_shares() {
+        use crate::keys::DocumentSigner as _;
+        let (client, server, public) = keys();
+        assert!(server.joint_public_key(&[]).is_err());
+        let client = ClientShare::from_bytes(&client.to_bytes()).unwrap();
+        let signer = JointSigner::new(
+            client,
+            ServerShare::from_bytes(&server.to_bytes()).unwrap(),
+            &public,
+        )
+        .unwrap();
+        let der = signer.sign(b"auto-signed").unwrap();
+        let key = sm2::dsa::VerifyingKey::from_sec1_bytes(SM2_DEFAULT_ID, &public).unwrap();
+        use sm2::dsa::signature::Verifier as _;
+        key.verify(b"auto-signed", &sm2::dsa::Signature::from_der(&der).unwrap())
+            .unwrap();
+        // Another phone's share does not make this key.
+        let (other, _) = ClientShare::generate().unwrap();
+        assert!(JointSigner::new(other, server, &public).is_err());
+        assert!(ClientShare::from_bytes(&[0u8; 32]).is_err());
+        assert!(ClientShare::from_bytes(&[1u8; 31]).is_err());
     }
 
     #[test]

@@ -365,8 +365,65 @@ pub async fn withdraw(
 pub struct AutoSignForm {
     /// Hours (default 24, at most 4320 = 180 days).
     pub hours: Option<i64>,
-    /// SMS code (purpose `sign`) — the hosted certificate's intent check.
+    /// Hosted custody: the SMS code (purpose `sign`).
     pub code: Option<String>,
+    /// Co-sign custody: the phone's active key.
+    pub key_id: Option<String>,
+    /// Co-sign custody: the phone's share, hex, opened on the phone with the certificate
+    /// password (W 5); kept sealed for the window only.
+    pub client_share: Option<String>,
+}
+
+fn unhex(text: &str) -> ApiResult<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || text.len() > 1024 {
+        return Err(ApiError::invalid("expected hex"));
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or_else(|| ApiError::invalid("expected hex"))
+        })
+        .collect()
+}
+
+/// The escrow of a co-sign person's auto-sign: checks that the share completes the person's
+/// active key, then seals it.
+async fn cosign_escrow(
+    state: &AppState,
+    caller: &Caller,
+    form: &AutoSignForm,
+) -> ApiResult<(String, Vec<u8>)> {
+    let (Some(key_id), Some(share)) = (form.key_id.as_deref(), form.client_share.as_deref()) else {
+        return Err(ApiError::invalid(
+            "co-sign certificates: send key_id and client_share from the phone (opened with the certificate password)",
+        ));
+    };
+    let key = match state.store.cosign_key(key_id).await {
+        Ok(key) if key.user_id == caller.user.id => key,
+        Ok(_) | Err(StoreError::NotFound(_)) => return Err(ApiError::not_found("co-sign key")),
+        Err(err) => return Err(err.into()),
+    };
+    if key.status != "active" {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "redownload",
+            "this certificate was replaced or revoked; download it again (证书已失效，请重新下载)",
+        ));
+    }
+    let share_bytes = unhex(share)?;
+    let client = qz_pki::custody::cosign::ClientShare::from_bytes(&share_bytes)
+        .map_err(|_| ApiError::invalid("client_share is not a key share"))?;
+    let server_bytes = state.key.open(&key.share_sealed, &format!("cosign:{}", key.id))?;
+    let server =
+        qz_pki::custody::cosign::ServerShare::from_bytes(&server_bytes).map_err(ApiError::internal)?;
+    qz_pki::custody::cosign::JointSigner::new(client, server, &unhex(&key.public_key)?)
+        .map_err(|_| ApiError::invalid("client_share does not belong to this key"))?;
+    let sealed = state
+        .key
+        .seal(&share_bytes, &format!("autosign-escrow:{}", key.id))?;
+    Ok((key.id, sealed))
 }
 
 /// `POST /me/autosign`: enables auto-sign; replaces a live grant.
@@ -383,15 +440,29 @@ pub async fn enable_autosign(
         ));
     }
     let seconds = autosign_window(form.hours)?;
-    let code = form
-        .code
-        .as_deref()
-        .ok_or_else(|| ApiError::invalid("confirm with the SMS code (purpose sign)"))?;
-    use_code(&state, CodePurpose::Sign, &caller.user.phone, code).await?;
-    let grant = state
-        .store
-        .create_autosign(&caller.user.id, seconds, "sms_code", &caller.context())
-        .await?;
+    let grant = if crate::credentials::person_custody(&state) == qz_store::Custody::Cosign {
+        let (key_id, sealed) = cosign_escrow(&state, &caller, &form).await?;
+        state
+            .store
+            .create_autosign(
+                &caller.user.id,
+                seconds,
+                "cosign_password",
+                Some((&key_id, &sealed)),
+                &caller.context(),
+            )
+            .await?
+    } else {
+        let code = form
+            .code
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid("confirm with the SMS code (purpose sign)"))?;
+        use_code(&state, CodePurpose::Sign, &caller.user.phone, code).await?;
+        state
+            .store
+            .create_autosign(&caller.user.id, seconds, "sms_code", None, &caller.context())
+            .await?
+    };
     Ok((StatusCode::CREATED, Json(grant)))
 }
 

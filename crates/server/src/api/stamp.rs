@@ -7,7 +7,8 @@
 //! checked before the work and once more inside the transaction that records the stamp; the
 //! signed file becomes downloadable only after that record commits, so a grant revoked during
 //! signing lets nothing out. Signing flows (several signers, co-sign on the phone) build on
-//! this later.
+//! this later. A co-sign certificate (split with the phone) signs here only under a live
+//! auto-sign grant, whose escrowed phone share completes the key for its window.
 
 use std::sync::Arc;
 
@@ -16,10 +17,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use der::Decode as _;
 use qz_domain::account::CodePurpose;
 use qz_domain::seal::{GrantRef, SealOwner};
 use qz_pdf::{Appearance, Document, Mark, Rect, SignatureOptions};
 use qz_pki::cms::SignedDataRequest;
+use qz_pki::custody::cosign::{ClientShare, JointSigner, ServerShare};
+use qz_pki::{DocumentSigner, SignerIdentity};
 use qz_store::{CertRecord, Custody, StampRecord, StoreError};
 
 use crate::api::accounts::use_code;
@@ -106,14 +110,61 @@ async fn signing_certificate(
             "there is no valid certificate to sign with (verify first, or download it on the phone)",
         )
     })?;
-    if cert.custody != Custody::Hosted {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "cosign_required",
-            "this certificate is split with your phone: confirm the signature on the phone",
-        ));
-    }
     Ok(cert)
+}
+
+/// The signer for `cert`: its hosted key, or for a co-sign certificate both shares while the
+/// person's auto-sign grant holds the phone's share.
+async fn signer_for(
+    state: &AppState,
+    caller: &Caller,
+    cert: &CertRecord,
+    autosign: bool,
+) -> ApiResult<(Box<dyn DocumentSigner>, SignerIdentity)> {
+    match cert.custody {
+        Custody::Hosted => {
+            let (key, identity) = credentials::hosted_signer(state, cert)?;
+            Ok((Box::new(key), identity))
+        }
+        Custody::Cosign => {
+            let escrow = if autosign {
+                state.store.autosign_escrow(&caller.user.id).await?
+            } else {
+                None
+            };
+            let Some((_, key_id, sealed)) = escrow else {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "cosign_required",
+                    "this certificate is split with your phone: confirm the signature on the phone, or turn on auto-sign there",
+                ));
+            };
+            let key = state.store.cosign_key(&key_id).await?;
+            if key.certificate_id.as_deref() != Some(cert.id.as_str()) || key.status != "active" {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "cosign_required",
+                    "auto-sign was enabled for an earlier certificate; turn it on again on the phone",
+                ));
+            }
+            let client =
+                ClientShare::from_bytes(&state.key.open(&sealed, &format!("autosign-escrow:{key_id}"))?)
+                    .map_err(ApiError::internal)?;
+            let server =
+                ServerShare::from_bytes(&state.key.open(&key.share_sealed, &format!("cosign:{key_id}"))?)
+                    .map_err(ApiError::internal)?;
+            let public: Vec<u8> = (0..key.public_key.len())
+                .step_by(2)
+                .filter_map(|i| u8::from_str_radix(key.public_key.get(i..i + 2)?, 16).ok())
+                .collect();
+            let signer = JointSigner::new(client, server, &public).map_err(ApiError::internal)?;
+            let certificate = x509_cert::Certificate::from_der(&cert.cert_der).map_err(ApiError::internal)?;
+            let identity =
+                SignerIdentity::new(vec![certificate], vec![state.pki.issuing_certificate().clone()])
+                    .map_err(ApiError::internal)?;
+            Ok((Box::new(signer), identity))
+        }
+    }
 }
 
 /// `POST /stamp`.
@@ -175,7 +226,7 @@ pub async fn stamp(
         use_code(&state, CodePurpose::Sign, &caller.user.phone, code).await?;
     }
     let cert = signing_certificate(&state, &caller, seal.as_ref().owner).await?;
-    let (key, identity) = credentials::hosted_signer(&state, &cert)?;
+    let (key, identity) = signer_for(&state, &caller, &cert, form.autosign).await?;
     let input = state.blobs.get(&info.sha256).await?;
     let seal_png = state
         .blobs
@@ -207,15 +258,16 @@ pub async fn stamp(
                 rect,
                 appearance: Appearance::Image(Arc::new(pdf_image)),
             }],
-            contents_capacity: qz_pki::cms::estimated_len(&key, &identity).map_err(ApiError::internal)?,
+            contents_capacity: qz_pki::cms::estimated_len(key.as_ref(), &identity)
+                .map_err(ApiError::internal)?,
             ..SignatureOptions::default()
         };
         let prepared = document
             .prepare_signature(&options)
             .map_err(|e| ApiError::invalid(format!("cannot stamp this PDF: {e}")))?;
-        let digest = qz_pki::DocumentSigner::digest_algorithm(&key).digest(&prepared.signed_parts(&input));
+        let digest = key.digest_algorithm().digest(&prepared.signed_parts(&input));
         let cms = qz_pki::cms::build_signed_data(
-            &key,
+            key.as_ref(),
             &identity,
             &SignedDataRequest {
                 content_type: qz_pki::oid::ID_DATA,

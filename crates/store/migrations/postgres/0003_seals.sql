@@ -141,6 +141,10 @@ CREATE TABLE autosign_grants (
     not_before BIGINT NOT NULL,
     not_after  BIGINT NOT NULL,
     evidence   TEXT NOT NULL,
+    -- Co-sign custody: the phone's share, sealed under the platform key, for the window only
+    -- (cleared on revocation, replacement and expiry).
+    key_id     TEXT,
+    escrow     BYTEA,
     revoked_at BIGINT,
     created_at BIGINT NOT NULL
 );

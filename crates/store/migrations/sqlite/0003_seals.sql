@@ -141,6 +141,10 @@ CREATE TABLE autosign_grants (
     not_before INTEGER NOT NULL,
     not_after  INTEGER NOT NULL,
     evidence   TEXT NOT NULL,
+    -- Co-sign custody: the phone's share, sealed under the platform key, for the window only
+    -- (cleared on revocation, replacement and expiry).
+    key_id     TEXT,
+    escrow     BLOB,
     revoked_at INTEGER,
     created_at INTEGER NOT NULL
 );

@@ -166,7 +166,7 @@ pub async fn seals(store: &Store, context: &TrailContext) {
         Err(StoreError::Rule(qz_domain::Error::Forbidden(_)))
     ));
     let autosign = store
-        .create_autosign(&member.id, 3600, "sms_code", context)
+        .create_autosign(&member.id, 3600, "sms_code", None, context)
         .await
         .unwrap();
     let auto = store
@@ -186,15 +186,33 @@ pub async fn seals(store: &Store, context: &TrailContext) {
     );
     // A second enabling replaces a live one.
     let a1 = store
-        .create_autosign(&member.id, 60, "sms_code", context)
+        .create_autosign(&member.id, 60, "sms_code", None, context)
         .await
         .unwrap();
     let a2 = store
-        .create_autosign(&member.id, 60, "sms_code", context)
+        .create_autosign(&member.id, 60, "sms_code", None, context)
         .await
         .unwrap();
     assert!(store.autosign(&a1.id).await.unwrap().revoked_at.is_some());
     assert!(store.autosign(&a2.id).await.unwrap().revoked_at.is_none());
+    // An escrowed share is there while the grant lives and gone once it is revoked.
+    let a3 = store
+        .create_autosign(
+            &member.id,
+            60,
+            "cosign_password",
+            Some(("key-9", b"sealed-share")),
+            context,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.autosign_escrow(&member.id).await.unwrap(),
+        Some((a3.id.clone(), "key-9".to_owned(), b"sealed-share".to_vec()))
+    );
+    store.revoke_autosign(&a3, context).await.unwrap();
+    assert_eq!(store.autosign_escrow(&member.id).await.unwrap(), None);
+    assert!(store.autosign(&a2.id).await.unwrap().revoked_at.is_some());
 
     let stats = store.seal_stats(&seal.id, now - 60, now + 60).await.unwrap();
     assert_eq!(stats.total, 2);
