@@ -65,6 +65,7 @@ def enrol(qz: Path, platform: Platform, code: str, prefix: Path, password: str,
 def invite(user: User) -> str:
     out = user.api.ok("POST", "/me/cosign/invitations", status=201)
     assert len(out["code"]) == 12 and out["code"] in out["url"], out
+    assert "<svg" in out["qr_svg"], out
     return out["code"]
 
 
@@ -193,3 +194,30 @@ def test_hosted_only_routes_refuse_cosign(platform: Platform):
     # Auto-sign under co-sign custody needs the phone's share, not an SMS code.
     r = person.api.post("/me/autosign", {"code": "123456"})
     expect(r, 400)
+
+
+# The SM2 generator: a valid curve point, enough to start an enrolment without a phone.
+SM2_G = ("04" "32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7"
+         "BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0")
+
+
+def test_enrolling_key_signs_only_its_request(platform: Platform):
+    """A stolen invitation code must not give a signing oracle: until certified, the server
+    co-signs only the key's own certificate request."""
+    person = platform.verified_user("郑邀请")
+    code = invite(person)
+    enrol_url = platform.server.url("/api/v1/cosign/enrol")
+    r = requests.post(enrol_url, json={"code": code, "client_partial": SM2_G}, timeout=30)
+    assert r.status_code == 201, r.text
+    key_id = r.json()["key_id"]
+    # The code is spent, also for a racing second phone.
+    again = requests.post(enrol_url, json={"code": code, "client_partial": SM2_G}, timeout=30)
+    assert again.status_code == 404, again.text
+    sign_url = platform.server.url("/api/v1/cosign/sign")
+    arbitrary = {"key_id": key_id, "q1": SM2_G, "e": "22" * 32}
+    r = requests.post(sign_url, json=arbitrary, timeout=30)
+    assert r.status_code == 400, r.text
+    r = requests.post(sign_url, json={**arbitrary, "csr_info": "3000"}, timeout=30)
+    assert r.status_code == 400, r.text
+    status = requests.get(platform.server.url(f"/api/v1/cosign/keys/{key_id}"), timeout=30)
+    assert status.json()["status"] == "enrolling"

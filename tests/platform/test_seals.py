@@ -414,6 +414,7 @@ def test_handwriting_capture_link(platform: Platform):
     link = user.api.ok("POST", "/me/handwriting-links", status=201)
     token = link["token"]
     assert token and token in link["url"], link
+    assert link["qr_svg"].lstrip().startswith("<?xml") and "<svg" in link["qr_svg"], link
     assert now() + 300 < link["expires_at"] <= now() + 3600, link
     phone = requests.Session()  # the phone: no login, no cookies
     url = platform.server.url(f"/api/v1/handwriting-links/{token}")
@@ -515,7 +516,7 @@ def test_org_seals_created_by_managers(platform: Platform, world: World):
     assert contract["kind"] == "contract" and contract["name"] == f"{name}合同专用章", contract
     finance = org_seal(world, "finance")
     assert finance["name"] == f"{name}财务专用章", finance
-    oval = org_seal(world, "oval", name="椭圆测试章", text="千章测试", label="测试")
+    oval = org_seal(world, "oval", name="椭圆测试章", label="测试")
     assert oval["kind"] == "oval" and oval["name"] == "椭圆测试章", oval
     im = assert_clean_rgba(world.owner.api.get(f"/seals/{oval['id']}/image").content)
     assert im.width > im.height, f"an oval seal is wider than high: {im.size}"
@@ -1081,3 +1082,13 @@ def test_trail_still_verifies(platform: Platform, world: World):
     assert out["ok"] is True and out["events"] > 0, out
     actions = trail_actions(world.owner.api, f"/orgs/{world.org['id']}/trail")
     assert "certificate.issued" in actions, actions
+
+
+def test_org_seal_bears_only_its_own_name(platform: Platform, world: World):
+    oid = world.org["id"]
+    r = world.owner.api.post(f"/orgs/{oid}/seals", {"kind": "official", "text": "别的有限公司"})
+    expect(r, 400)
+    same = world.owner.api.ok("POST", f"/orgs/{oid}/seals",
+                              {"kind": "contract", "text": world.org["name"], "code": "3301000001"},
+                              status=201)
+    assert same["name"] == world.org["name"] + "合同专用章", same

@@ -128,12 +128,22 @@ fn password(var: &str) -> Result<String> {
 }
 
 /// One run of the protocol over HTTP; returns the DER signature over `message`.
-fn cosign(routes: &str, key_id: &str, share: &ClientShare, public: &[u8], message: &[u8]) -> Result<Vec<u8>> {
+fn cosign(
+    routes: &str,
+    key_id: &str,
+    share: &ClientShare,
+    public: &[u8],
+    message: &[u8],
+    csr_info: bool,
+) -> Result<Vec<u8>> {
     #[derive(Serialize)]
     struct Body<'a> {
         key_id: &'a str,
         #[serde(flatten)]
         request: &'a SignRequest,
+        /// The platform co-signs nothing but the certificate request while enrolling.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        csr_info: Option<String>,
     }
     let (nonce, request) = share.start(public, message)?;
     let response: SignResponse = post_json(
@@ -141,6 +151,7 @@ fn cosign(routes: &str, key_id: &str, share: &ClientShare, public: &[u8], messag
         &Body {
             key_id,
             request: &request,
+            csr_info: csr_info.then(|| hex(message)),
         },
     )?;
     Ok(share.finish(nonce, &request, &response, public)?)
@@ -202,7 +213,7 @@ pub fn run(command: CosignCommand) -> Result<()> {
                 public_key: spki_for(&public)?,
                 attributes: Default::default(),
             };
-            let signature = cosign(&base, &enrolled.key_id, &share, &public, &info.to_der()?)?;
+            let signature = cosign(&base, &enrolled.key_id, &share, &public, &info.to_der()?, true)?;
             let csr = x509_cert::request::CertReq {
                 info,
                 algorithm: spki::AlgorithmIdentifierOwned {
@@ -328,6 +339,7 @@ pub fn run(command: CosignCommand) -> Result<()> {
                 &share,
                 &public,
                 &prepared.to_be_signed()?,
+                false,
             )?;
             let tail = prepared.finish(
                 &signature,

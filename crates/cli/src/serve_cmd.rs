@@ -435,7 +435,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let syncer = {
             let state = state.clone();
             tokio::spawn(async move {
-                loop {
+                for round in 0u64.. {
+                    if round % 60 == 0 {
+                        qz_server::credentials::full_sync(&state).await;
+                    }
                     qz_server::credentials::sync_revocations(&state).await;
                     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
                 }

@@ -184,8 +184,16 @@ pub fn check_grant(not_before: i64, not_after: i64, scope: &[String], now: i64) 
     if not_after <= now {
         return Err(Error::Invalid("the grant would already be over".into()));
     }
-    if not_after - not_before > MAX_GRANT_SECONDS {
-        return Err(Error::Invalid("a grant lasts at most five years".into()));
+    // Starting more than a day back would hide how long it really lasts; checked_sub, because
+    // the bounds come from the request.
+    if not_before < now.saturating_sub(86_400)
+        || not_after
+            .checked_sub(not_before)
+            .is_none_or(|length| length > MAX_GRANT_SECONDS)
+    {
+        return Err(Error::Invalid(
+            "a grant starts at most a day back and lasts at most five years".into(),
+        ));
     }
     if scope.len() > 20
         || scope
@@ -526,6 +534,8 @@ mod tests {
         assert!(check_grant(100, 100, &[], 50).is_err());
         assert!(check_grant(0, 40, &[], 50).is_err());
         assert!(check_grant(0, MAX_GRANT_SECONDS + 1, &[], 50).is_err());
+        assert!(check_grant(i64::MIN, i64::MAX, &[], 50).is_err());
+        assert!(check_grant(50 - 2 * 86_400, 100, &[], 50).is_err());
         assert!(check_grant(0, 100, &[" ".into()], 50).is_err());
     }
 

@@ -242,13 +242,40 @@ pub fn svg(drawing: &SealDrawing) -> Result<(String, f32, f32), DrawError> {
                     "at most 20 characters fit on an oval seal".into(),
                 ));
             }
-            let size = 5.0_f32.min(80.0 / text.len() as f32);
-            let (a, b) = (w / 2.0 - ring - size * 0.7, h / 2.0 - ring - size * 0.7);
-            let span = (110.0 + 8.0 * text.len() as f32).min(220.0);
             let n = text.len();
-            let step = if n > 1 { span / (n - 1) as f32 } else { 0.0 };
+            let span = (110.0 + 8.0 * n as f32).min(220.0);
+            // Characters sit at equal distances along the rim, not at equal angles: the rim is
+            // flatter at the top than at the sides, and equal angles crowd the sides.
+            let rim = |size: f32| (w / 2.0 - ring - size * 0.7, h / 2.0 - ring - size * 0.7);
+            let arc = |a: f32, b: f32| -> Vec<(f32, f32)> {
+                let steps = 720;
+                let mut table = Vec::with_capacity(steps + 1);
+                let (mut length, mut last) = (0.0_f32, None::<(f32, f32)>);
+                for k in 0..=steps {
+                    let t = (-span / 2.0 + span * k as f32 / steps as f32).to_radians();
+                    let point = (a * t.sin(), -b * t.cos());
+                    if let Some((px, py)) = last {
+                        length += ((point.0 - px).powi(2) + (point.1 - py).powi(2)).sqrt();
+                    }
+                    last = Some(point);
+                    table.push((t, length));
+                }
+                table
+            };
+            // The size follows the room per character on the rim (with a little gap), at most 5 mm.
+            let (a0, b0) = rim(5.0);
+            let room = arc(a0, b0).last().map_or(0.0, |&(_, l)| l) / n as f32;
+            let size = 5.0_f32.min(room * 0.92);
+            let (a, b) = rim(size);
+            let table = arc(a, b);
+            let total = table.last().map_or(0.0, |&(_, l)| l);
             for (i, ch) in text.iter().enumerate() {
-                let t = (-span / 2.0 + step * i as f32).to_radians();
+                let target = if n > 1 {
+                    total * (i as f32 + 0.5) / n as f32
+                } else {
+                    total / 2.0
+                };
+                let t = table.iter().find(|&&(_, l)| l >= target).map_or(0.0, |&(t, _)| t);
                 let (x, y) = (a * t.sin(), -b * t.cos());
                 // Rotate with the ellipse's normal, so glyphs stand on the rim.
                 let normal = (x / (a * a)).atan2(-y / (b * b)).to_degrees();

@@ -37,6 +37,9 @@ pub enum HandwritingError {
     /// Not an image, or too large.
     #[error(transparent)]
     Image(#[from] SealError),
+    /// More pixels than a signature photo needs (and than we spend memory on).
+    #[error("the picture has {0} megapixels; at most 16 are accepted (a phone photo is 12)")]
+    TooLarge(u64),
     /// Nothing on the picture looks like ink.
     #[error("no handwriting found on the picture: write darker, or photograph it closer")]
     NoInk,
@@ -50,8 +53,20 @@ pub const MAX_OUTPUT_SIDE: u32 = 1200;
 
 const BLOCK: u32 = 32;
 
+/// The most pixels a picture may have: cleaning keeps a few full-size buffers.
+pub const MAX_PIXELS: u64 = 16_000_000;
+
 /// Cleans a signature picture (PNG or JPEG); returns a PNG with transparency.
 pub fn clean(bytes: &[u8], ink: Ink) -> Result<Vec<u8>, HandwritingError> {
+    let (width, height) = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| SealError::Decode(e.to_string()))?
+        .into_dimensions()
+        .map_err(|e| SealError::Decode(e.to_string()))?;
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > MAX_PIXELS {
+        return Err(HandwritingError::TooLarge(pixels / 1_000_000));
+    }
     let image = SealImage::decode(bytes)?;
     let cleaned = clean_image(&image, ink)?;
     let mut out = Vec::new();

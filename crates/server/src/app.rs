@@ -40,6 +40,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// The CA and its services (platform certificates are issued here).
     pub pki: Arc<PkiServices>,
+    /// Image work (handwriting cleanup, seal drawing) at once: each holds full-size buffers.
+    pub image_jobs: tokio::sync::Semaphore,
     /// Requests served, for `/metrics`.
     requests: AtomicU64,
     /// Responses with a 5xx status.
@@ -57,6 +59,7 @@ impl AppState {
     ) -> Self {
         AppState {
             pki,
+            image_jobs: tokio::sync::Semaphore::new(2),
             notifier: Notifier::new(store.clone(), &config),
             store,
             blobs,

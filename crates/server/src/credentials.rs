@@ -49,6 +49,18 @@ pub async fn issue_hosted(
     subject: Subject,
     context: &TrailContext,
 ) -> ApiResult<CertRecord> {
+    issue_hosted_if(state, owner_user, owner_org, subject, false, context).await
+}
+
+/// [`issue_hosted`]; with `only_first`, a conflict if the owner ever had a certificate.
+async fn issue_hosted_if(
+    state: &AppState,
+    owner_user: Option<&str>,
+    owner_org: Option<&str>,
+    subject: Subject,
+    only_first: bool,
+    context: &TrailContext,
+) -> ApiResult<CertRecord> {
     let id = state.store.new_certificate_id();
     let pki = state.pki.clone();
     let (cert_der, key_der, serial, subject_dn) = tokio::task::spawn_blocking(move || {
@@ -65,7 +77,7 @@ pub async fn issue_hosted(
     let not_after = not_after_of(&cert_der);
     let record = state
         .store
-        .insert_certificate(
+        .insert_certificate_if(
             &NewCertificate {
                 id: &id,
                 owner_user,
@@ -79,6 +91,7 @@ pub async fn issue_hosted(
                 not_after,
             },
             None,
+            only_first,
             context,
         )
         .await?;
@@ -134,6 +147,7 @@ pub async fn store_drawing(
     owner: &str,
     context: &TrailContext,
 ) -> ApiResult<String> {
+    let permit = state.image_jobs.acquire().await.map_err(ApiError::internal)?;
     let png = tokio::task::spawn_blocking(move || qz_seal::draw::render_png(&drawing))
         .await
         .map_err(ApiError::internal)?
@@ -141,6 +155,7 @@ pub async fn store_drawing(
             qz_seal::draw::DrawError::Text(text) => ApiError::invalid(text),
             other => ApiError::internal(other),
         })?;
+    drop(permit);
     store_png(state, png, owner, context).await
 }
 
@@ -213,7 +228,7 @@ pub async fn ensure_person(state: &AppState, user_id: &str, context: &TrailConte
             .key
             .open(&identity.id_sealed, &format!("identity:{user_id}"))?;
         let id_number = String::from_utf8(id_number.to_vec()).map_err(ApiError::internal)?;
-        let issued = issue_hosted(
+        let issued = issue_hosted_if(
             state,
             Some(user_id),
             None,
@@ -221,6 +236,7 @@ pub async fn ensure_person(state: &AppState, user_id: &str, context: &TrailConte
                 name: identity.real_name.clone(),
                 id_number: Some(id_number),
             },
+            true,
             context,
         )
         .await;
@@ -238,7 +254,7 @@ pub async fn ensure_org(state: &AppState, org: &Org, context: &TrailContext) -> 
     if !org.verified || !state.store.certificates_of(None, Some(&org.id)).await?.is_empty() {
         return Ok(());
     }
-    let issued = issue_hosted(
+    let issued = issue_hosted_if(
         state,
         None,
         Some(&org.id),
@@ -246,6 +262,7 @@ pub async fn ensure_org(state: &AppState, org: &Org, context: &TrailContext) -> 
             name: org.name.clone(),
             credit_code: org.credit_code.clone(),
         },
+        true,
         context,
     )
     .await;
@@ -255,9 +272,9 @@ pub async fn ensure_org(state: &AppState, org: &Org, context: &TrailContext) -> 
     }
 }
 
-/// Seconds of overlap when reading changes, so a change committed while the last read ran is
-/// not missed.
-const SYNC_OVERLAP: i64 = 5;
+/// Seconds of overlap when reading changes: a change stamped by a server whose clock lags, or
+/// committed a while after it was stamped, is still read. [`full_sync`] covers the rest.
+const SYNC_OVERLAP: i64 = 120;
 
 /// Feeds certificate changes recorded in the database since the last call into the OCSP
 /// responder and CRL. Runs after local changes and every few seconds (other servers' changes).
@@ -276,4 +293,23 @@ pub async fn sync_revocations(state: &AppState) {
         }
         Err(err) => eprintln!("qz: reading certificate changes failed: {err}"),
     }
+}
+
+/// Reads every platform certificate's state again (run every few minutes, so a change that
+/// slipped past the incremental reads, e.g. by clock skew between servers, is taken in).
+pub async fn full_sync(state: &AppState) {
+    match state.store.certificate_changes(i64::MIN).await {
+        Ok(rows) => state.pki.apply_platform_changes(&rows),
+        Err(err) => eprintln!("qz: reading certificates failed: {err}"),
+    }
+}
+
+/// An SVG QR code of `text`, for the PC to show links the phone opens (capture links,
+/// certificate invitations).
+pub fn qr_svg(text: &str) -> ApiResult<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).map_err(ApiError::internal)?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build())
 }

@@ -460,7 +460,7 @@ impl Store {
             .rows_affected();
         // Phone shares handed over for auto-sign leave with the window.
         let escrows = sqlx::query(
-            "UPDATE autosign_grants SET escrow = NULL WHERE escrow IS NOT NULL AND not_after <= $1",
+            "UPDATE autosign_grants SET escrow = NULL WHERE escrow IS NOT NULL AND (not_after <= $1 OR revoked_at IS NOT NULL)",
         )
         .bind(at)
         .execute(&self.pool)

@@ -146,12 +146,21 @@ pub(crate) async fn revoke_in(
     if updated.rows_affected() != 1 {
         return Err(StoreError::Stale("the certificate"));
     }
-    // A retired split key can no longer co-sign: its phone must download again.
+    // A retired split key can no longer co-sign: its phone must download again, and a share
+    // it handed over for auto-sign goes with it.
     sqlx::query("UPDATE cosign_keys SET status = 'retired', updated_at = $2 WHERE certificate_id = $1")
         .bind(&cert.id)
         .bind(at)
         .execute(&mut **tx)
         .await?;
+    sqlx::query(
+        "UPDATE autosign_grants SET revoked_at = $2, escrow = NULL \
+         WHERE revoked_at IS NULL AND key_id IN (SELECT id FROM cosign_keys WHERE certificate_id = $1)",
+    )
+    .bind(&cert.id)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
     let details = serde_json::json!({ "serial": cert.serial, "reason": reason }).to_string();
     append_event(
         tx,
@@ -223,7 +232,32 @@ impl Store {
         cosign_key: Option<&str>,
         context: &TrailContext,
     ) -> Result<CertRecord, StoreError> {
+        self.insert_certificate_if(new, cosign_key, false, context).await
+    }
+
+    /// [`Self::insert_certificate`], or with `only_first` a `Conflict` when the owner ever had
+    /// a certificate (checked in the same transaction, so two first issues cannot both land).
+    pub async fn insert_certificate_if(
+        &self,
+        new: &NewCertificate<'_>,
+        cosign_key: Option<&str>,
+        only_first: bool,
+        context: &TrailContext,
+    ) -> Result<CertRecord, StoreError> {
         let mut tx = begin_write(self).await?;
+        if only_first {
+            lock_owner(&mut tx, self.backend, new.owner_user, new.owner_org).await?;
+            let any =
+                sqlx::query("SELECT COUNT(*) FROM certificates WHERE owner_user = $1 OR owner_org = $2")
+                    .bind(new.owner_user.map(str::to_owned))
+                    .bind(new.owner_org.map(str::to_owned))
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get::<i64, _>(0)?;
+            if any > 0 {
+                return Err(StoreError::Conflict("a certificate"));
+            }
+        }
         if let Some(old) = active_in(&mut tx, new.owner_user, new.owner_org).await? {
             revoke_in(&mut tx, &old, REASON_SUPERSEDED, context).await?;
         }
@@ -426,8 +460,18 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound("invitation"))?;
         let user_id: String = row.try_get(0)?;
-        sqlx::query("UPDATE cosign_invites SET used_at = $2 WHERE id = $1")
+        // Conditional, so two enrolments racing on one code cannot both spend it.
+        let spent = sqlx::query("UPDATE cosign_invites SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
             .bind(digest)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        if spent.rows_affected() != 1 {
+            return Err(StoreError::NotFound("invitation"));
+        }
+        // Keys left half-enrolled by earlier invitations of this person stop here.
+        sqlx::query("UPDATE cosign_keys SET status = 'retired', updated_at = $2 WHERE user_id = $1 AND status = 'enrolling'")
+            .bind(&user_id)
             .bind(at)
             .execute(&mut *tx)
             .await?;
@@ -492,6 +536,20 @@ impl Store {
         .await
     }
 
+    /// Whether a person or organization ever had a certificate.
+    pub async fn has_certificate(
+        &self,
+        owner_user: Option<&str>,
+        owner_org: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM certificates WHERE owner_user = $1 OR owner_org = $2 LIMIT 1")
+            .bind(owner_user.map(str::to_owned))
+            .bind(owner_org.map(str::to_owned))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// Creates a fresh id for a certificate row (its sealed key is bound to it).
     pub fn new_certificate_id(&self) -> String {
         new_id()
@@ -515,4 +573,30 @@ pub struct CosignKey {
     pub certificate_id: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+/// On PostgreSQL, serializes writers per owner by locking the owner's row (SQLite's writers are
+/// serialized by `BEGIN IMMEDIATE` already).
+pub(crate) async fn lock_owner(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: crate::Backend,
+    owner_user: Option<&str>,
+    owner_org: Option<&str>,
+) -> Result<(), StoreError> {
+    if backend != crate::Backend::Postgres {
+        return Ok(());
+    }
+    if let Some(user) = owner_user {
+        sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+            .bind(user)
+            .fetch_optional(&mut **tx)
+            .await?;
+    }
+    if let Some(org) = owner_org {
+        sqlx::query("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
+            .bind(org)
+            .fetch_optional(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

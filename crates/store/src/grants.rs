@@ -194,10 +194,11 @@ pub(crate) async fn live_autosign(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     user_id: &str,
     at: i64,
+    lock: &str,
 ) -> Result<Option<AutoSignRef>, StoreError> {
-    let rows = sqlx::query(
+    let rows = crate::query_text!(
         "SELECT id, user_id, not_before, not_after, evidence, revoked_at FROM autosign_grants \
-         WHERE user_id = $1 AND revoked_at IS NULL AND not_after > $2 ORDER BY id DESC",
+         WHERE user_id = $1 AND revoked_at IS NULL AND not_after > $2 ORDER BY id DESC{lock}"
     )
     .bind(user_id)
     .bind(at)
@@ -220,9 +221,12 @@ async fn insert_grant(
 ) -> Result<String, StoreError> {
     let id = new_id();
     let scope = serde_json::to_string(new.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
+    // Only to a current member, checked in the same statement: a grant cannot outlive a
+    // removal that commits meanwhile.
+    let inserted = sqlx::query(
         "INSERT INTO grants (id, seal_id, org_id, grantee, granted_by, not_before, not_after, scope, request_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+         WHERE EXISTS (SELECT 1 FROM memberships WHERE org_id = $3 AND user_id = $4)",
     )
     .bind(&id)
     .bind(new.seal_id)
@@ -240,6 +244,11 @@ async fn insert_grant(
         sqlx::Error::Database(e) if e.is_foreign_key_violation() => StoreError::NotFound("user or seal"),
         other => StoreError::Database(other),
     })?;
+    if inserted.rows_affected() != 1 {
+        return Err(StoreError::Rule(qz_domain::Error::State(
+            "seals are granted to members of the organization only".into(),
+        )));
+    }
     let details = serde_json::json!({
         "grant_id": id, "seal_id": new.seal_id, "grantee": new.grantee,
         "not_before": new.not_before, "not_after": new.not_after, "scope": new.scope,
@@ -382,7 +391,8 @@ impl Store {
         .bind(note)
         .bind(at)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(crate::conflict("a pending request for this seal"))?;
         let details = serde_json::json!({
             "seal_id": new.seal_id, "not_before": new.not_before, "not_after": new.not_after,
             "scope": new.scope, "note": note,
@@ -519,6 +529,7 @@ impl Store {
         context: &TrailContext,
     ) -> Result<AutoSignGrant, StoreError> {
         let mut tx = begin_write(self).await?;
+        crate::certs::lock_owner(&mut tx, self.backend, Some(user_id), None).await?;
         let at = now();
         let old = sqlx::query(
             "SELECT id FROM autosign_grants WHERE user_id = $1 AND revoked_at IS NULL AND not_after > $2",
@@ -609,12 +620,13 @@ impl Store {
         context: &TrailContext,
     ) -> Result<(), StoreError> {
         let mut tx = begin_write(self).await?;
-        let updated =
-            sqlx::query("UPDATE autosign_grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-                .bind(&grant.id)
-                .bind(now())
-                .execute(&mut *tx)
-                .await?;
+        let updated = sqlx::query(
+            "UPDATE autosign_grants SET revoked_at = $2, escrow = NULL WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(&grant.id)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
         if updated.rows_affected() != 1 {
             return Err(StoreError::Stale("the auto-sign grant"));
         }

@@ -176,61 +176,7 @@ impl Store {
     /// (soft-deleted in the same transaction: the last capture wins).
     pub async fn create_seal(&self, new: &NewSeal<'_>, context: &TrailContext) -> Result<Seal, StoreError> {
         let mut tx = begin_write(self).await?;
-        let (owner_user, owner_org) = match new.owner {
-            SealOwner::Person(user) => (Some(user.to_owned()), None),
-            SealOwner::Org(org) => (None, Some(org.to_owned())),
-        };
-        let at = now();
-        if let Some(user) = &owner_user {
-            let replaced = if new.kind == SealKind::Handwriting {
-                "kind = 'handwriting'"
-            } else if new.is_default {
-                "is_default = 1"
-            } else {
-                "0 = 1"
-            };
-            let old = query_text!(
-                "SELECT id FROM seals WHERE owner_user = $1 AND status <> 'deleted' AND {replaced}"
-            )
-            .bind(user)
-            .fetch_all(&mut *tx)
-            .await?;
-            for row in old {
-                let id: String = row.try_get(0)?;
-                sqlx::query("UPDATE seals SET status = 'deleted', updated_at = $2 WHERE id = $1")
-                    .bind(&id)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-                append_event(&mut tx, &format!("seal:{id}"), "seal.replaced", "{}", context).await?;
-            }
-        }
-        let id = new_id();
-        sqlx::query(
-            "INSERT INTO seals (id, owner_user, owner_org, kind, name, blob_id, status, is_default, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'enabled', $7, $8, $9, $9)",
-        )
-        .bind(&id)
-        .bind(owner_user.clone())
-        .bind(owner_org.clone())
-        .bind(new.kind.as_str())
-        .bind(new.name)
-        .bind(new.blob_id)
-        .bind(i64::from(new.is_default))
-        .bind(context.actor.clone())
-        .bind(at)
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict("a default seal"))?;
-        let details = serde_json::json!({
-            "owner_user": owner_user, "owner_org": owner_org, "kind": new.kind.as_str(),
-            "name": new.name, "blob_id": new.blob_id, "is_default": new.is_default,
-        })
-        .to_string();
-        append_event(&mut tx, &format!("seal:{id}"), "seal.created", &details, context).await?;
-        if let Some(org) = &owner_org {
-            append_event(&mut tx, &format!("org:{org}"), "seal.created", &details, context).await?;
-        }
+        let id = insert_seal(&mut tx, new, context).await?;
         let seal = load_seal(&mut *tx, &id).await?;
         tx.commit().await?;
         Ok(seal)
@@ -323,8 +269,21 @@ impl Store {
     ) -> Result<StampRecord, StoreError> {
         let mut tx = begin_write(self).await?;
         let at = now();
-        let seal = load_seal(&mut *tx, seal_id).await?;
-        let memberships = sqlx::query("SELECT org_id, role FROM memberships WHERE user_id = $1")
+        // PostgreSQL: the rows the decision rests on are share-locked, so a revocation, a
+        // disabling or a removal either commits before this reads them or waits for it.
+        // SQLite's writers are serialized by BEGIN IMMEDIATE.
+        let lock = if self.backend == crate::Backend::Postgres {
+            " FOR SHARE"
+        } else {
+            ""
+        };
+        let row = query_text!("SELECT {SEAL_COLUMNS} FROM seals WHERE id = $1{lock}")
+            .bind(seal_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("seal"))?;
+        let seal = seal_from_row(&row)?;
+        let memberships = query_text!("SELECT org_id, role FROM memberships WHERE user_id = $1{lock}")
             .bind(&actor.user_id)
             .fetch_all(&mut *tx)
             .await?
@@ -340,9 +299,9 @@ impl Store {
             memberships,
             ..actor.clone()
         };
-        let grants = sqlx::query(
+        let grants = query_text!(
             "SELECT id, seal_id, grantee, not_before, not_after, scope, revoked_at FROM grants \
-             WHERE seal_id = $1 AND grantee = $2 AND revoked_at IS NULL",
+             WHERE seal_id = $1 AND grantee = $2 AND revoked_at IS NULL{lock}"
         )
         .bind(seal_id)
         .bind(&actor.user_id)
@@ -355,7 +314,7 @@ impl Store {
             .may_stamp(seal.as_ref(), &grants, purpose, at)
             .map_err(StoreError::Rule)?;
         let autosign_id = if autosign {
-            let live = crate::grants::live_autosign(&mut tx, &actor.user_id, at).await?;
+            let live = crate::grants::live_autosign(&mut tx, &actor.user_id, at, lock).await?;
             Some(
                 live.map(|g: AutoSignRef| g.id)
                     .ok_or(StoreError::Rule(qz_domain::Error::Forbidden(
@@ -534,43 +493,113 @@ impl Store {
     }
 
     /// Spends a capture link on a handwriting seal: the link is marked used and the new seal
-    /// replaces the old one, in one transaction (a link works once).
+    /// replaces the old one, in one transaction (a link works once; a failure keeps it).
     pub async fn use_capture_link(
         &self,
         token_digest: &str,
         blob_id: &str,
         context: &TrailContext,
     ) -> Result<Seal, StoreError> {
-        let user_id = self.capture_link_user(token_digest).await?;
-        let used = sqlx::query(
-            "UPDATE capture_links SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
+        let mut tx = begin_write(self).await?;
+        let at = now();
+        let row = sqlx::query(
+            "SELECT user_id FROM capture_links WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
         )
         .bind(token_digest)
-        .bind(now())
-        .execute(&self.pool)
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("capture link"))?;
+        let user_id: String = row.try_get(0)?;
+        let seal_id = insert_seal(
+            &mut tx,
+            &NewSeal {
+                owner: SealOwner::Person(&user_id),
+                kind: SealKind::Handwriting,
+                name: "手写签名",
+                blob_id,
+                is_default: false,
+            },
+            context,
+        )
+        .await?;
+        let used = sqlx::query(
+            "UPDATE capture_links SET used_at = $2, seal_id = $3 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_digest)
+        .bind(at)
+        .bind(&seal_id)
+        .execute(&mut *tx)
         .await?;
         if used.rows_affected() != 1 {
             return Err(StoreError::NotFound("capture link"));
         }
-        let seal = self
-            .create_seal(
-                &NewSeal {
-                    owner: SealOwner::Person(&user_id),
-                    kind: SealKind::Handwriting,
-                    name: "手写签名",
-                    blob_id,
-                    is_default: false,
-                },
-                context,
-            )
-            .await?;
-        sqlx::query("UPDATE capture_links SET seal_id = $2 WHERE id = $1")
-            .bind(token_digest)
-            .bind(&seal.id)
-            .execute(&self.pool)
-            .await?;
+        let seal = load_seal(&mut *tx, &seal_id).await?;
+        tx.commit().await?;
         Ok(seal)
     }
+}
+
+async fn insert_seal(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    new: &NewSeal<'_>,
+    context: &TrailContext,
+) -> Result<String, StoreError> {
+    let (owner_user, owner_org) = match new.owner {
+        SealOwner::Person(user) => (Some(user.to_owned()), None),
+        SealOwner::Org(org) => (None, Some(org.to_owned())),
+    };
+    let at = now();
+    if let Some(user) = &owner_user {
+        let replaced = if new.kind == SealKind::Handwriting {
+            "kind = 'handwriting'"
+        } else if new.is_default {
+            "is_default = 1"
+        } else {
+            "0 = 1"
+        };
+        let old =
+            query_text!("SELECT id FROM seals WHERE owner_user = $1 AND status <> 'deleted' AND {replaced}")
+                .bind(user)
+                .fetch_all(&mut **tx)
+                .await?;
+        for row in old {
+            let id: String = row.try_get(0)?;
+            sqlx::query("UPDATE seals SET status = 'deleted', updated_at = $2 WHERE id = $1")
+                .bind(&id)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+            append_event(tx, &format!("seal:{id}"), "seal.replaced", "{}", context).await?;
+        }
+    }
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO seals (id, owner_user, owner_org, kind, name, blob_id, status, is_default, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'enabled', $7, $8, $9, $9)",
+    )
+    .bind(&id)
+    .bind(owner_user.clone())
+    .bind(owner_org.clone())
+    .bind(new.kind.as_str())
+    .bind(new.name)
+    .bind(new.blob_id)
+    .bind(i64::from(new.is_default))
+    .bind(context.actor.clone())
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map_err(conflict("a default seal"))?;
+    let details = serde_json::json!({
+        "owner_user": owner_user, "owner_org": owner_org, "kind": new.kind.as_str(),
+        "name": new.name, "blob_id": new.blob_id, "is_default": new.is_default,
+    })
+    .to_string();
+    append_event(tx, &format!("seal:{id}"), "seal.created", &details, context).await?;
+    if let Some(org) = &owner_org {
+        append_event(tx, &format!("org:{org}"), "seal.created", &details, context).await?;
+    }
+    Ok(id)
 }
 
 /// `YYYY-MM-DD` of a Unix time in China (UTC+8, no daylight saving).

@@ -244,6 +244,8 @@ pub struct InviteOut {
     pub url: String,
     /// Unix seconds.
     pub expires_at: i64,
+    /// The URL as an SVG QR code.
+    pub qr_svg: String,
 }
 
 /// Invitation codes: 12 characters of an alphabet without look-alikes (60 bits).
@@ -286,6 +288,10 @@ pub async fn invite(
     }
     state.limiter.check(&format!("invite:{}", caller.user.id), 10)?;
     let code = new_invite_code()?;
+    let url = format!(
+        "{}/m/certificate?code={code}",
+        state.config.base_url.trim_end_matches('/')
+    );
     let expires_at = state
         .store
         .create_cosign_invite(
@@ -298,10 +304,8 @@ pub async fn invite(
     Ok((
         StatusCode::CREATED,
         Json(InviteOut {
-            url: format!(
-                "{}/m/certificate?code={code}",
-                state.config.base_url.trim_end_matches('/')
-            ),
+            qr_svg: credentials::qr_svg(&url)?,
+            url,
             code,
             expires_at,
         }),
@@ -414,6 +418,13 @@ pub async fn certify(
             "this key is already certified",
         ));
     }
+    if qz_store::now() - key.created_at > INVITE_TTL {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "redownload",
+            "this enrolment expired; ask for a new invitation code",
+        ));
+    }
     let csr = x509_cert::request::CertReq::from_der(&unhex(&form.csr)?)
         .map_err(|_| ApiError::invalid("csr is not a PKCS#10 request"))?;
     if hex(csr.info.public_key.subject_public_key.raw_bytes()) != key.public_key {
@@ -493,6 +504,10 @@ pub async fn certify(
 pub struct CosignForm {
     /// Key id.
     pub key_id: String,
+    /// While enrolling: the DER CertificationRequestInfo (hex) being signed. An enrolling key
+    /// signs nothing else, so a stolen invitation code cannot pre-sign documents with a key
+    /// that will later be certified in the victim's name.
+    pub csr_info: Option<String>,
     /// The protocol message.
     #[serde(flatten)]
     pub request: SignRequest,
@@ -515,7 +530,30 @@ pub async fn sign(
         .map_err(|_| ApiError::not_found("co-sign key"))?;
     let mut context = client.context();
     match key.status.as_str() {
-        "enrolling" => {}
+        "enrolling" => {
+            if qz_store::now() - key.created_at > INVITE_TTL {
+                return Err(ApiError::new(
+                    StatusCode::GONE,
+                    "redownload",
+                    "this enrolment expired; ask for a new invitation code",
+                ));
+            }
+            let info_der = unhex(form.csr_info.as_deref().unwrap_or_default())?;
+            let info = x509_cert::request::CertReqInfo::from_der(&info_der).map_err(|_| {
+                ApiError::invalid("an enrolling key signs only its certificate request (csr_info)")
+            })?;
+            let public = unhex(&key.public_key)?;
+            if info.public_key.subject_public_key.raw_bytes() != public.as_slice() {
+                return Err(ApiError::invalid("the certificate request is not for this key"));
+            }
+            let e =
+                qz_pki::custody::cosign::message_digest(&public, &info_der).map_err(ApiError::internal)?;
+            if e != form.request.e {
+                return Err(ApiError::invalid(
+                    "an enrolling key signs only its certificate request",
+                ));
+            }
+        }
         "active" => {
             let (session, user) = session_of(&state, &headers)
                 .await?

@@ -420,9 +420,10 @@ async fn cosign_escrow(
         qz_pki::custody::cosign::ServerShare::from_bytes(&server_bytes).map_err(ApiError::internal)?;
     qz_pki::custody::cosign::JointSigner::new(client, server, &unhex(&key.public_key)?)
         .map_err(|_| ApiError::invalid("client_share does not belong to this key"))?;
-    let sealed = state
-        .key
-        .seal(&share_bytes, &format!("autosign-escrow:{}", key.id))?;
+    let sealed = state.key.seal(
+        &share_bytes,
+        &format!("autosign-escrow:{}:{}", caller.user.id, key.id),
+    )?;
     Ok((key.id, sealed))
 }
 

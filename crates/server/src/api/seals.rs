@@ -91,6 +91,7 @@ async fn clean_and_store(
             "send the picture as the request body (PNG or JPEG)",
         ));
     }
+    let _permit = state.image_jobs.acquire().await.map_err(ApiError::internal)?;
     let png = tokio::task::spawn_blocking(move || qz_seal::handwriting::clean(&body, ink))
         .await
         .map_err(ApiError::internal)?
@@ -165,6 +166,8 @@ pub struct CaptureLinkOut {
     pub token: String,
     /// Unix seconds.
     pub expires_at: i64,
+    /// The URL as an SVG QR code.
+    pub qr_svg: String,
 }
 
 /// `POST /me/handwriting-links`: a one-time link, valid ten minutes, for capturing the
@@ -177,6 +180,10 @@ pub async fn create_capture_link(
         .limiter
         .check(&format!("capture-link:{}", caller.user.id), 20)?;
     let (token, digest) = new_token()?;
+    let url = format!(
+        "{}/m/handwriting/{token}",
+        state.config.base_url.trim_end_matches('/')
+    );
     let expires_at = state
         .store
         .create_capture_link(&digest, &caller.user.id, CAPTURE_LINK_TTL, &caller.context())
@@ -184,10 +191,8 @@ pub async fn create_capture_link(
     Ok((
         StatusCode::CREATED,
         Json(CaptureLinkOut {
-            url: format!(
-                "{}/m/handwriting/{token}",
-                state.config.base_url.trim_end_matches('/')
-            ),
+            qr_svg: credentials::qr_svg(&url)?,
+            url,
             token,
             expires_at,
         }),
@@ -259,7 +264,7 @@ pub struct NewOrgSeal {
     pub kind: String,
     /// Display name (default: organization name plus the kind).
     pub name: Option<String>,
-    /// Text on the arc (default: the organization's name).
+    /// Text on the arc: only the organization's own name (the default).
     pub text: Option<String>,
     /// Label in the middle.
     pub label: Option<String>,
@@ -314,9 +319,15 @@ pub async fn create_org_seal(
             SealKind::Finance => DrawKind::Finance,
             _ => DrawKind::Oval,
         };
+        // A seal bears its own organization's name: nobody draws another company's seal here.
+        if form.text.as_deref().is_some_and(|t| t.trim() != org.name) {
+            return Err(ApiError::invalid(
+                "a seal bears the organization's verified name; leave text out",
+            ));
+        }
         let drawing = SealDrawing {
             kind: draw_kind,
-            text: form.text.clone().unwrap_or_else(|| org.name.clone()),
+            text: org.name.clone(),
             label: form.label.clone(),
             code: form.code.clone(),
             dpi: 300.0,

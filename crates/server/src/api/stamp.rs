@@ -147,9 +147,12 @@ async fn signer_for(
                     "auto-sign was enabled for an earlier certificate; turn it on again on the phone",
                 ));
             }
-            let client =
-                ClientShare::from_bytes(&state.key.open(&sealed, &format!("autosign-escrow:{key_id}"))?)
-                    .map_err(ApiError::internal)?;
+            let client = ClientShare::from_bytes(
+                &state
+                    .key
+                    .open(&sealed, &format!("autosign-escrow:{}:{key_id}", caller.user.id))?,
+            )
+            .map_err(ApiError::internal)?;
             let server =
                 ServerShare::from_bytes(&state.key.open(&key.share_sealed, &format!("cosign:{key_id}"))?)
                     .map_err(ApiError::internal)?;
@@ -174,6 +177,13 @@ pub async fn stamp(
     Body(form): Body<StampForm>,
 ) -> ApiResult<(StatusCode, Json<StampOut>)> {
     state.limiter.check(&format!("stamp:{}", caller.user.id), 120)?;
+    if form
+        .purpose
+        .as_deref()
+        .is_some_and(|p| p.trim().is_empty() || p.chars().count() > 40)
+    {
+        return Err(ApiError::invalid("purpose (business type) has 1–40 characters"));
+    }
     let info = match state.store.blob(&form.document).await {
         Ok(info) if info.owner_id == caller.user.id && info.content_type == "application/pdf" => info,
         Ok(_) | Err(StoreError::NotFound(_)) => return Err(ApiError::not_found("PDF document")),
@@ -218,15 +228,17 @@ pub async fn stamp(
                 "auto-sign is not enabled (or has ended)",
             ));
         }
-    } else {
+    }
+    let cert = signing_certificate(&state, &caller, seal.as_ref().owner).await?;
+    let (key, identity) = signer_for(&state, &caller, &cert, form.autosign).await?;
+    // The code is spent last, once nothing else can refuse the stamp before signing.
+    if !form.autosign {
         let code = form
             .code
             .as_deref()
             .ok_or_else(|| ApiError::invalid("confirm with the SMS code (purpose sign), or use auto-sign"))?;
         use_code(&state, CodePurpose::Sign, &caller.user.phone, code).await?;
     }
-    let cert = signing_certificate(&state, &caller, seal.as_ref().owner).await?;
-    let (key, identity) = signer_for(&state, &caller, &cert, form.autosign).await?;
     let input = state.blobs.get(&info.sha256).await?;
     let seal_png = state
         .blobs

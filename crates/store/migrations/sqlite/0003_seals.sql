@@ -35,6 +35,7 @@ CREATE TABLE seal_uses (
     at          INTEGER NOT NULL
 );
 CREATE INDEX seal_uses_seal ON seal_uses (seal_id, at);
+CREATE INDEX seal_uses_seal_id ON seal_uses (seal_id, id);
 
 -- Short-lived links for capturing a handwritten signature on a phone; looked up by the
 -- SHA-256 of the token in the link.
@@ -71,6 +72,8 @@ CREATE TABLE certificates (
 CREATE UNIQUE INDEX certificates_one_active_user ON certificates (owner_user) WHERE status = 'active' AND owner_user IS NOT NULL;
 CREATE UNIQUE INDEX certificates_one_active_org ON certificates (owner_org) WHERE status = 'active' AND owner_org IS NOT NULL;
 CREATE INDEX certificates_updated ON certificates (updated_at);
+CREATE INDEX certificates_user ON certificates (owner_user);
+CREATE INDEX certificates_org ON certificates (owner_org);
 
 -- Certificate download invitations (下载证书邀请码), by digest of the code.
 CREATE TABLE cosign_invites (
@@ -97,6 +100,7 @@ CREATE TABLE cosign_keys (
     updated_at     INTEGER NOT NULL
 );
 CREATE INDEX cosign_keys_user ON cosign_keys (user_id);
+CREATE INDEX cosign_keys_certificate ON cosign_keys (certificate_id);
 
 CREATE TABLE grants (
     id         TEXT PRIMARY KEY,
@@ -134,6 +138,7 @@ CREATE TABLE grant_requests (
 );
 CREATE INDEX grant_requests_org ON grant_requests (org_id, status);
 CREATE INDEX grant_requests_applicant ON grant_requests (applicant);
+CREATE UNIQUE INDEX grant_requests_one_pending ON grant_requests (seal_id, applicant) WHERE status = 'pending';
 
 CREATE TABLE autosign_grants (
     id         TEXT PRIMARY KEY,
@@ -149,6 +154,7 @@ CREATE TABLE autosign_grants (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX autosign_grants_user ON autosign_grants (user_id);
+CREATE INDEX autosign_grants_key ON autosign_grants (key_id);
 
 -- The auto-sign ledger the person reads (W 5).
 CREATE TABLE autosign_uses (
@@ -160,4 +166,4 @@ CREATE TABLE autosign_uses (
     at       INTEGER NOT NULL
 );
 CREATE INDEX autosign_uses_grant ON autosign_uses (grant_id, at);
-CREATE INDEX autosign_uses_user ON autosign_uses (user_id, at);
+CREATE INDEX autosign_uses_user ON autosign_uses (user_id, id);
