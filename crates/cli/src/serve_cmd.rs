@@ -431,13 +431,17 @@ pub fn run(args: ServeArgs) -> Result<()> {
         {
             bail!("person_custody = cosign needs an SM2 CA (co-signing is SM2 only): ca_profile = sm2 on first start");
         }
-        // Other instances' certificate changes reach this one's OCSP responder and CRL here.
+        // Other instances' certificate changes reach this one's OCSP responder and CRL here, and
+        // flows past their deadline expire (each instance may run it: the update is conditional).
         let syncer = {
             let state = state.clone();
             tokio::spawn(async move {
                 for round in 0u64.. {
                     if round % 60 == 0 {
                         qz_server::credentials::full_sync(&state).await;
+                    }
+                    if round % 12 == 0 {
+                        qz_server::api::flows::expire_due(&state).await;
                     }
                     qz_server::credentials::sync_revocations(&state).await;
                     tokio::time::sleep(std::time::Duration::from_secs(5)).await;

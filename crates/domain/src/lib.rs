@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod account;
+pub mod flow;
 pub mod grant;
 pub mod identity;
 pub mod org;

@@ -208,6 +208,18 @@ impl TimestampAuthority<'_> {
     }
 }
 
+/// Our own TSA in the same process (the platform timestamps its signatures, PAdES B-T): a
+/// token over the SHA-256 of the signature value, with the TSA certificate.
+impl crate::cms::Timestamper for TimestampAuthority<'_> {
+    fn timestamp(&self, signature: &[u8]) -> Result<Vec<u8>, PkiError> {
+        let imprint = MessageImprint {
+            hash_algorithm: DigestAlgorithm::Sha256.identifier(),
+            hashed_message: OctetString::new(DigestAlgorithm::Sha256.digest(&[signature]))?,
+        };
+        self.token(&imprint, None, true, SystemTime::now())
+    }
+}
+
 /// A DER `TimeStampReq` for `data` hashed with `digest`, asking for the TSA certificate.
 pub fn request(digest: DigestAlgorithm, data: &[&[u8]], nonce: &[u8]) -> Result<Vec<u8>, PkiError> {
     let request = TimeStampReq {

@@ -41,6 +41,20 @@ pub enum Template<'a> {
         /// Reason of a rejection.
         reason: Option<&'a str>,
     },
+    /// A signing flow waits for the recipient (待我签署).
+    FlowWaiting {
+        /// Flow title.
+        title: &'a str,
+    },
+    /// A signing flow ended: completed, declined, revoked or expired.
+    FlowEnded {
+        /// Flow title.
+        title: &'a str,
+        /// The flow's status.
+        outcome: &'a str,
+        /// Why (declined, revoked).
+        reason: Option<&'a str>,
+    },
     /// An organization seal was granted to the recipient directly (no request of theirs).
     SealGranted {
         /// Seal name.
@@ -75,6 +89,7 @@ fn kind_zh(kind: &str) -> &'static str {
         "join" => "加入组织申请",
         "admin" => "管理员申请",
         "grant" => "用印申请",
+        "flow" => "签署",
         _ => "申请",
     }
 }
@@ -85,6 +100,7 @@ fn kind_en(kind: &str) -> &'static str {
         "join" => "request to join",
         "admin" => "administrator application",
         "grant" => "request to use a seal",
+        "flow" => "signing flow",
         _ => "request",
     }
 }
@@ -99,6 +115,8 @@ impl Template<'_> {
             Template::RequestDecided { .. } => "request_decided",
             Template::RequestWaiting { .. } => "request_waiting",
             Template::SealGranted { .. } => "seal_granted",
+            Template::FlowWaiting { .. } => "flow_waiting",
+            Template::FlowEnded { .. } => "flow_ended",
         }
     }
 
@@ -166,6 +184,49 @@ impl Template<'_> {
                 format!(
                     "Your {} for \"{org}\" was {outcome}{}",
                     kind_en(kind),
+                    reason.map(|r| format!(": {r}")).unwrap_or_default()
+                ),
+            ),
+            (Template::FlowWaiting { title }, false) => (
+                "待我签署".into(),
+                format!("【签章】「{title}」等待您签署，请登录签章平台处理。"),
+            ),
+            (Template::FlowWaiting { title }, true) => (
+                "Waiting for your signature".into(),
+                format!("[Qianzhang] \"{title}\" is waiting for your signature."),
+            ),
+            (
+                Template::FlowEnded {
+                    title,
+                    outcome,
+                    reason,
+                },
+                false,
+            ) => (
+                "签署结果".into(),
+                format!(
+                    "【签章】「{title}」{}{}",
+                    match *outcome {
+                        "completed" => "已完成签署",
+                        "declined" => "已被拒签",
+                        "revoked" => "已被发起人撤销",
+                        "expired" => "已过期",
+                        _ => "状态已变更",
+                    },
+                    reason.map(|r| format!("，原因：{r}")).unwrap_or_default()
+                ),
+            ),
+            (
+                Template::FlowEnded {
+                    title,
+                    outcome,
+                    reason,
+                },
+                true,
+            ) => (
+                "Signing flow ended".into(),
+                format!(
+                    "[Qianzhang] \"{title}\" is {outcome}{}",
                     reason.map(|r| format!(": {r}")).unwrap_or_default()
                 ),
             ),

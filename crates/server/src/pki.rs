@@ -216,6 +216,15 @@ impl PkiServices {
             .unwrap_or_default()
     }
 
+    /// The platform's TSA, to timestamp signatures in process (PAdES B-T).
+    pub fn timestamper(&self) -> TimestampAuthority<'_> {
+        TimestampAuthority {
+            signer: &self.tsa.key,
+            identity: &self.tsa.identity,
+            policy: DEFAULT_POLICY,
+        }
+    }
+
     /// The TSA certificate and chain.
     pub fn tsa_identity(&self) -> &SignerIdentity {
         &self.tsa.identity

@@ -13,11 +13,13 @@
 mod accounts;
 pub mod blobs;
 mod certs;
+mod flows;
 mod grants;
 mod http;
 mod orgs;
 mod outbox;
 mod seals;
+mod stamps;
 mod trail;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -28,6 +30,7 @@ use sqlx::{AnyPool, Row};
 
 pub use accounts::{CodeCheck, Identity, NewIdentity, Session, User};
 pub use certs::{CertRecord, CertStatusRow, CosignKey, Custody, NewCertificate, REASON_SUPERSEDED};
+pub use flows::{Flow, FlowDocument, FlowSigner, FlowSummary, NewFlow, NewSigner};
 pub use grants::{AutoSignGrant, AutoSignUse, Grant, GrantRequest, NewGrant};
 pub use http::{IdempotencyBegin, StoredResponse};
 pub use orgs::{Member, NewOrg, Org, Request, RequestFilter, RequestKind};

@@ -1,18 +1,15 @@
 //! Seals, handwriting capture links and the stamp ledger.
 //!
-//! Stamping goes through [`Store::record_stamp`] only: it reads the seal, the actor's
-//! memberships, grants and auto-sign grants inside the writing transaction and asks
-//! `qz_domain` whether the stamp is allowed, so a grant revoked a moment earlier can never be
-//! used, whatever the handler checked before.
+//! Stamping goes through [`Store::record_stamp`] (or a flow's `append_signature`), both built on
+//! `stamps::stamp_in`, so a grant revoked a moment earlier can never be used, whatever the
+//! handler checked before.
 
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use qz_domain::access::{Actor, Membership};
-use qz_domain::grant::AutoSignRef;
-use qz_domain::org::OrgRole;
-use qz_domain::seal::{GrantRef, SealKind, SealOwner, SealRef, SealStatus};
+use qz_domain::access::Actor;
+use qz_domain::seal::{SealKind, SealOwner, SealRef, SealStatus};
 
 use crate::trail::append_event;
 use crate::{Page, Store, StoreError, TrailContext, begin_write, conflict, new_id, now, query_text};
@@ -68,10 +65,10 @@ impl Seal {
     }
 }
 
-const SEAL_COLUMNS: &str =
+pub(crate) const SEAL_COLUMNS: &str =
     "id, owner_user, owner_org, kind, name, blob_id, status, is_default, created_at, updated_at";
 
-fn seal_from_row(row: &AnyRow) -> Result<Seal, StoreError> {
+pub(crate) fn seal_from_row(row: &AnyRow) -> Result<Seal, StoreError> {
     Ok(Seal {
         id: row.try_get(0)?,
         owner_user: row.try_get(1)?,
@@ -156,19 +153,6 @@ async fn load_seal<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
         .await?
         .ok_or(StoreError::NotFound("seal"))?;
     seal_from_row(&row)
-}
-
-fn grant_ref_from_row(row: &AnyRow) -> Result<GrantRef, StoreError> {
-    let scope: String = row.try_get(5)?;
-    Ok(GrantRef {
-        id: row.try_get(0)?,
-        seal_id: row.try_get(1)?,
-        grantee: row.try_get(2)?,
-        not_before: row.try_get(3)?,
-        not_after: row.try_get(4)?,
-        scope: serde_json::from_str(&scope).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        revoked_at: row.try_get(6)?,
-    })
 }
 
 impl Store {
@@ -257,7 +241,6 @@ impl Store {
     /// Records a stamp after checking, inside the transaction, that `actor` may stamp the seal
     /// now: the seal's state, the actor's membership and grants are read afresh. With
     /// `autosign`, a live auto-sign grant of the actor must exist and is named in the ledger.
-    #[allow(clippy::too_many_arguments)]
     pub async fn record_stamp(
         &self,
         actor: &Actor,
@@ -268,125 +251,19 @@ impl Store {
         context: &TrailContext,
     ) -> Result<StampRecord, StoreError> {
         let mut tx = begin_write(self).await?;
-        let at = now();
-        // PostgreSQL: the rows the decision rests on are share-locked, so a revocation, a
-        // disabling or a removal either commits before this reads them or waits for it.
-        // SQLite's writers are serialized by BEGIN IMMEDIATE.
-        let lock = if self.backend == crate::Backend::Postgres {
-            " FOR SHARE"
-        } else {
-            ""
-        };
-        let row = query_text!("SELECT {SEAL_COLUMNS} FROM seals WHERE id = $1{lock}")
-            .bind(seal_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound("seal"))?;
-        let seal = seal_from_row(&row)?;
-        let memberships = query_text!("SELECT org_id, role FROM memberships WHERE user_id = $1{lock}")
-            .bind(&actor.user_id)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(Membership {
-                    org_id: row.try_get(0)?,
-                    role: OrgRole::parse(&row.try_get::<String, _>(1)?)?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let actor = Actor {
-            memberships,
-            ..actor.clone()
-        };
-        let grants = query_text!(
-            "SELECT id, seal_id, grantee, not_before, not_after, scope, revoked_at FROM grants \
-             WHERE seal_id = $1 AND grantee = $2 AND revoked_at IS NULL{lock}"
-        )
-        .bind(seal_id)
-        .bind(&actor.user_id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(grant_ref_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-        let grant_id = actor
-            .may_stamp(seal.as_ref(), &grants, purpose, at)
-            .map_err(StoreError::Rule)?;
-        let autosign_id = if autosign {
-            let live = crate::grants::live_autosign(&mut tx, &actor.user_id, at, lock).await?;
-            Some(
-                live.map(|g: AutoSignRef| g.id)
-                    .ok_or(StoreError::Rule(qz_domain::Error::Forbidden(
-                        "no live auto-sign grant",
-                    )))?,
-            )
-        } else {
-            None
-        };
-        let use_id = new_id();
-        sqlx::query(
-            "INSERT INTO seal_uses (id, seal_id, user_id, grant_id, autosign_id, purpose, document, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&use_id)
-        .bind(seal_id)
-        .bind(&actor.user_id)
-        .bind(grant_id.clone())
-        .bind(autosign_id.clone())
-        .bind(purpose.map(str::to_owned))
-        .bind(document)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
-        let details = serde_json::json!({
-            "use_id": use_id, "user_id": actor.user_id, "grant_id": grant_id,
-            "autosign_id": autosign_id, "purpose": purpose, "document": document,
-        })
-        .to_string();
-        append_event(
+        let record = crate::stamps::stamp_in(
             &mut tx,
-            &format!("seal:{seal_id}"),
-            "seal.stamped",
-            &details,
+            self.backend,
+            actor,
+            seal_id,
+            purpose,
+            document,
+            autosign,
             context,
         )
         .await?;
-        append_event(
-            &mut tx,
-            &format!("document:{document}"),
-            "document.stamped",
-            &details,
-            context,
-        )
-        .await?;
-        if let Some(autosign_id) = &autosign_id {
-            sqlx::query(
-                "INSERT INTO autosign_uses (id, grant_id, user_id, seal_id, document, at) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(new_id())
-            .bind(autosign_id)
-            .bind(&actor.user_id)
-            .bind(seal_id)
-            .bind(document)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-            append_event(
-                &mut tx,
-                &format!("autosign:{autosign_id}"),
-                "autosign.used",
-                &details,
-                context,
-            )
-            .await?;
-        }
         tx.commit().await?;
-        Ok(StampRecord {
-            use_id,
-            grant_id,
-            autosign_id,
-        })
+        Ok(record)
     }
 
     /// Uses of a seal in `[from, to)`: totals per user and per day (China time).

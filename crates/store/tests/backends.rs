@@ -2,6 +2,7 @@
 //! `QZ_TEST_POSTGRES`, an admin URL); each run creates its own database and drops it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod suite_flows;
 mod suite_seals;
 
 use qz_domain::org::{OrgRole, RequestStatus};
@@ -49,6 +50,7 @@ async fn suite(store: &Store) {
     outbox(store).await;
     idempotency(store).await;
     suite_seals::seals(store, &context).await;
+    suite_flows::flows(store, &context).await;
     let checked = store.verify_trail().await.unwrap();
     assert!(checked > 10, "{checked}");
 

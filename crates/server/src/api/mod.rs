@@ -11,6 +11,7 @@ pub mod admin;
 pub mod auth;
 pub mod certs;
 pub mod error;
+pub mod flows;
 pub mod grants;
 pub mod idempotency;
 pub mod identity;
@@ -195,7 +196,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(grants::autosigns).post(grants::enable_autosign),
         )
         .route("/me/autosign/{id}/revoke", post(grants::revoke_autosign))
-        .route("/me/autosign/uses", get(grants::autosign_uses));
+        .route("/me/autosign/uses", get(grants::autosign_uses))
+        // Signing flows.
+        .route("/flows", get(flows::list).post(flows::create))
+        .route("/flows/{id}", get(flows::show))
+        .route("/flows/{id}/documents/{idx}", get(flows::document))
+        .route("/flows/{id}/sign", post(flows::sign))
+        .route("/flows/{id}/decline", post(flows::decline))
+        .route("/flows/{id}/revoke", post(flows::revoke))
+        .route("/flows/{id}/trail", get(flows::trail));
     Router::new().nest(
         "/api/v1",
         api.layer(axum::middleware::from_fn_with_state(

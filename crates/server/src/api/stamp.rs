@@ -87,7 +87,7 @@ fn pdf_date(at: i64) -> String {
 }
 
 /// The certificate that signs for `seal`: the organization's or the person's, hosted.
-async fn signing_certificate(
+pub(crate) async fn signing_certificate(
     state: &AppState,
     caller: &Caller,
     owner: SealOwner<'_>,
@@ -115,7 +115,7 @@ async fn signing_certificate(
 
 /// The signer for `cert`: its hosted key, or for a co-sign certificate both shares while the
 /// person's auto-sign grant holds the phone's share.
-async fn signer_for(
+pub(crate) async fn signer_for(
     state: &AppState,
     caller: &Caller,
     cert: &CertRecord,
@@ -168,6 +168,82 @@ async fn signer_for(
             Ok((Box::new(signer), identity))
         }
     }
+}
+
+/// Where a seal goes on a page (points, bottom-left origin as displayed).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+pub struct Placement {
+    /// Page, from 1.
+    pub page: usize,
+    /// Left edge.
+    pub x: f64,
+    /// Bottom edge.
+    pub y: f64,
+    /// Width (default: the seal's printed size).
+    pub width: Option<f64>,
+}
+
+/// Appends one signature revision to `input` with `seal_png` at every placement, PAdES with a
+/// timestamp from `timestamper` (B-T) when given. Blocking: run it on the blocking pool.
+pub(crate) fn sign_with_marks(
+    input: &[u8],
+    seal_png: &[u8],
+    placements: &[Placement],
+    key: &dyn DocumentSigner,
+    identity: &SignerIdentity,
+    timestamper: Option<&dyn qz_pki::cms::Timestamper>,
+) -> Result<Vec<u8>, ApiError> {
+    let image = qz_seal::SealImage::decode(seal_png).map_err(ApiError::internal)?;
+    let pdf_image = Arc::new(
+        qz_pdf::Image::from_rgba(image.width(), image.height(), image.rgba()).map_err(ApiError::internal)?,
+    );
+    let document = Document::open(input).map_err(|e| ApiError::invalid(format!("the PDF: {e}")))?;
+    let mut marks = Vec::with_capacity(placements.len());
+    for placement in placements {
+        let page = placement.page;
+        if page == 0 || page > document.pages().len() {
+            return Err(ApiError::invalid(format!(
+                "page {page} does not exist; the document has {} pages",
+                document.pages().len()
+            )));
+        }
+        // Seal images are drawn at 300 dpi: their printed size in points is pixels × 72 / 300.
+        let width = placement.width.unwrap_or(f64::from(image.width()) * 72.0 / 300.0);
+        let rect = Rect::new(placement.x, placement.y, width, width / image.aspect())
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
+        marks.push(Mark {
+            page,
+            rect,
+            appearance: Appearance::Image(pdf_image.clone()),
+        });
+    }
+    let reserve = timestamper.map_or(0, |t| t.max_token_len());
+    let options = SignatureOptions {
+        signing_time: pdf_date(qz_store::now()),
+        name: Some(identity.subject_name()),
+        marks,
+        contents_capacity: qz_pki::cms::estimated_len(key, identity).map_err(ApiError::internal)? + reserve,
+        ..SignatureOptions::default()
+    };
+    let prepared = document
+        .prepare_signature(&options)
+        .map_err(|e| ApiError::invalid(format!("cannot stamp this PDF: {e}")))?;
+    let digest = key.digest_algorithm().digest(&prepared.signed_parts(input));
+    let cms = qz_pki::cms::build_signed_data(
+        key,
+        identity,
+        &SignedDataRequest {
+            content_type: qz_pki::oid::ID_DATA,
+            content: None,
+            content_digest: &digest,
+            include_certificates: true,
+            gm_oids: false,
+        },
+        timestamper,
+    )
+    .map_err(ApiError::internal)?;
+    let tail = prepared.finish(&cms).map_err(ApiError::internal)?;
+    Ok([input, &tail].concat())
 }
 
 /// `POST /stamp`.
@@ -244,55 +320,23 @@ pub async fn stamp(
         .blobs
         .get(&state.store.blob(&seal.blob_id).await?.sha256)
         .await?;
-    let signer_name = identity.subject_name();
-    let page = form.page;
-    let (x, y, width) = (form.x, form.y, form.width);
-    let signed = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
-        let image = qz_seal::SealImage::decode(&seal_png).map_err(ApiError::internal)?;
-        // Seal images are drawn at 300 dpi: their printed size in points is pixels × 72 / 300.
-        let width = width.unwrap_or(f64::from(image.width()) * 72.0 / 300.0);
-        let height = width / image.aspect();
-        let pdf_image = qz_pdf::Image::from_rgba(image.width(), image.height(), image.rgba())
-            .map_err(ApiError::internal)?;
-        let document = Document::open(&input).map_err(|e| ApiError::invalid(format!("the PDF: {e}")))?;
-        if page == 0 || page > document.pages().len() {
-            return Err(ApiError::invalid(format!(
-                "page {page} does not exist; the document has {} pages",
-                document.pages().len()
-            )));
-        }
-        let rect = Rect::new(x, y, width, height).map_err(|e| ApiError::invalid(e.to_string()))?;
-        let options = SignatureOptions {
-            signing_time: pdf_date(qz_store::now()),
-            name: Some(signer_name),
-            marks: vec![Mark {
-                page,
-                rect,
-                appearance: Appearance::Image(Arc::new(pdf_image)),
-            }],
-            contents_capacity: qz_pki::cms::estimated_len(key.as_ref(), &identity)
-                .map_err(ApiError::internal)?,
-            ..SignatureOptions::default()
-        };
-        let prepared = document
-            .prepare_signature(&options)
-            .map_err(|e| ApiError::invalid(format!("cannot stamp this PDF: {e}")))?;
-        let digest = key.digest_algorithm().digest(&prepared.signed_parts(&input));
-        let cms = qz_pki::cms::build_signed_data(
+    let placements = [Placement {
+        page: form.page,
+        x: form.x,
+        y: form.y,
+        width: form.width,
+    }];
+    let pki = state.pki.clone();
+    let signed = tokio::task::spawn_blocking(move || {
+        let timestamper = pki.timestamper();
+        sign_with_marks(
+            &input,
+            &seal_png,
+            &placements,
             key.as_ref(),
             &identity,
-            &SignedDataRequest {
-                content_type: qz_pki::oid::ID_DATA,
-                content: None,
-                content_digest: &digest,
-                include_certificates: true,
-                gm_oids: false,
-            },
-            None,
+            Some(&timestamper),
         )
-        .map_err(ApiError::internal)?;
-        let tail = prepared.finish(&cms).map_err(ApiError::internal)?;
-        Ok([input.as_slice(), &tail].concat())
     })
     .await
     .map_err(ApiError::internal)??;

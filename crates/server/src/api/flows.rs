@@ -1,0 +1,691 @@
+//! Signing flows (签署流程, S 二, B 3.5–3.6): create, the inbox views, sign, decline, revoke,
+//! download.
+//!
+//! Signing appends one PAdES signature (B-T, the platform's TSA) per signer per document. The
+//! signature is made on the document version the signer read and appended only if nobody else
+//! appended meanwhile (`Store::append_signature`); otherwise it is made again on the newer
+//! version, so parallel signers of one document all end up in the file. Each document's
+//! signature is recorded with the stamp's permission check in one transaction, and one
+//! signature per signer and document is all the store accepts, so a retried request does not
+//! sign twice.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use qz_domain::account::CodePurpose;
+use qz_domain::flow::{
+    Inbox, Party, SignerAction, SignerRef, SignerStatus, check_signers, check_title, deadline_end_of_day,
+};
+use qz_domain::grant::check_note;
+use qz_domain::seal::{GrantRef, SealOwner};
+use qz_store::{Flow, FlowSummary, NewFlow, NewSigner, StoreError};
+
+use crate::api::accounts::use_code;
+use crate::api::auth::Caller;
+use crate::api::seals::visible_seal;
+use crate::api::stamp::{Placement, sign_with_marks, signer_for, signing_certificate};
+use crate::api::{ApiError, ApiResult, Body, PageOut};
+use crate::app::AppState;
+use crate::notify::Template;
+
+/// Most documents in one flow (a contract group).
+pub const MAX_DOCUMENTS: usize = 20;
+/// Attempts at appending a signature when parallel signers keep winning the race.
+const APPEND_ATTEMPTS: usize = 8;
+
+/// A document of a new flow.
+#[derive(Debug, Deserialize)]
+pub struct DocumentForm {
+    /// A PDF the initiator uploaded.
+    pub blob_id: String,
+    /// File name shown to signers.
+    pub name: Option<String>,
+}
+
+/// A signer of a new flow.
+#[derive(Debug, Deserialize)]
+pub struct SignerForm {
+    /// A registered person, by id…
+    pub user_id: Option<String>,
+    /// …or by phone number.
+    pub phone: Option<String>,
+    /// An organization (internal department or verified outside company).
+    pub org_id: Option<String>,
+    /// Stage for `order = staged`.
+    pub stage: Option<u32>,
+    /// Whether they may decline (default true).
+    pub may_decline: Option<bool>,
+    /// Preset stamp positions: `[{document, page, x, y, width?}]`.
+    #[serde(default)]
+    pub positions: Vec<PresetForm>,
+}
+
+/// A preset stamp position.
+#[derive(Debug, Deserialize, serde::Serialize, Clone, Copy)]
+pub struct PresetForm {
+    /// Document index, from 0.
+    pub document: usize,
+    /// Where on it.
+    #[serde(flatten)]
+    pub placement: Placement,
+}
+
+/// `POST /flows` body.
+#[derive(Debug, Deserialize)]
+pub struct NewFlowForm {
+    /// Title.
+    pub title: String,
+    /// Business type.
+    pub business_type: Option<String>,
+    /// `YYYY-MM-DD`: the flow expires at 24:00 of that day, China time.
+    pub deadline: Option<String>,
+    /// The documents.
+    pub documents: Vec<DocumentForm>,
+    /// The signers.
+    pub signers: Vec<SignerForm>,
+    /// unordered (everyone at once, default), ordered (one after another, as listed), staged
+    /// (by each signer's `stage`).
+    pub order: Option<String>,
+    /// CC recipients (user ids).
+    #[serde(default)]
+    pub cc: Vec<String>,
+}
+
+async fn notify(state: &AppState, user_id: &str, template: &Template<'_>) {
+    let locale = match state.store.user(user_id).await {
+        Ok(user) => user.locale,
+        Err(_) => return,
+    };
+    // A message that cannot be queued must not undo a signature: logged, not returned.
+    if let Err(err) = state.notifier.inbox(user_id, &locale, template).await {
+        eprintln!("qz: notifying {user_id}: {}", err.detail);
+    }
+}
+
+/// The people whose turn it is: person slots, and for organization slots the org's admin.
+async fn notify_current(state: &AppState, flow: &Flow) {
+    let rules = flow.as_ref();
+    for signer in rules.current_signers() {
+        let recipient = match &signer.party {
+            Party::Person(user) => Some(user.clone()),
+            Party::Org(org) => state.store.org_admin(org).await.ok().flatten(),
+        };
+        if let Some(user) = recipient {
+            notify(state, &user, &Template::FlowWaiting { title: &flow.title }).await;
+        }
+    }
+}
+
+async fn notify_ended(state: &AppState, flow: &Flow) {
+    let mut recipients: Vec<String> = vec![flow.initiator.clone()];
+    recipients.extend(
+        flow.signers
+            .iter()
+            .filter_map(|s| s.user_id.clone().or(s.signed_by.clone())),
+    );
+    recipients.extend(flow.cc.iter().cloned());
+    recipients.sort();
+    recipients.dedup();
+    for user in recipients {
+        notify(
+            state,
+            &user,
+            &Template::FlowEnded {
+                title: &flow.title,
+                outcome: flow.status.as_str(),
+                reason: flow.reason.as_deref(),
+            },
+        )
+        .await;
+    }
+}
+
+/// `POST /flows`: starts a flow (single-party signing is a flow whose only signer is the
+/// initiator).
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(form): Body<NewFlowForm>,
+) -> ApiResult<(StatusCode, Json<Flow>)> {
+    if !caller.actor.identity_verified {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "verify your identity before starting a flow",
+        ));
+    }
+    let title = form.title.trim();
+    check_title(title)?;
+    if let Some(kind) = &form.business_type {
+        check_note(kind)?;
+    }
+    if form.documents.is_empty() || form.documents.len() > MAX_DOCUMENTS {
+        return Err(ApiError::invalid(format!(
+            "a flow has 1 to {MAX_DOCUMENTS} documents"
+        )));
+    }
+    let deadline = form
+        .deadline
+        .as_deref()
+        .map(|d| deadline_end_of_day(d, 8 * 3600, qz_store::now()))
+        .transpose()?;
+    let mut documents = Vec::new();
+    for doc in &form.documents {
+        let info = match state.store.blob(&doc.blob_id).await {
+            Ok(info) if info.owner_id == caller.user.id => info,
+            Ok(_) | Err(StoreError::NotFound(_)) => return Err(ApiError::not_found("document")),
+            Err(err) => return Err(err.into()),
+        };
+        if info.content_type != "application/pdf" {
+            return Err(ApiError::invalid(
+                "documents are PDF (convert Word files to PDF first)",
+            ));
+        }
+        let bytes = state.blobs.get(&info.sha256).await?;
+        let check =
+            tokio::task::spawn_blocking(move || qz_pdf::Document::open(&bytes).map(|d| d.pages().len()))
+                .await
+                .map_err(ApiError::internal)?;
+        let pages = check.map_err(|e| ApiError::invalid(format!("{}: {e}", doc.blob_id)))?;
+        let name = doc
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("document-{}.pdf", documents.len() + 1));
+        check_note(&name)?;
+        documents.push(((name, info.id.clone(), info.sha256.clone(), info.size), pages));
+    }
+    let order = form.order.as_deref().unwrap_or("unordered");
+    let mut signers = Vec::new();
+    let mut rules = Vec::new();
+    for (i, signer) in form.signers.iter().enumerate() {
+        let stage = match order {
+            "unordered" => 0,
+            "ordered" => u32::try_from(i).unwrap_or(u32::MAX),
+            "staged" => signer.stage.unwrap_or(0),
+            _ => return Err(ApiError::invalid("order is unordered, ordered or staged")),
+        };
+        let party = match (&signer.user_id, &signer.phone, &signer.org_id) {
+            (Some(user), None, None) => Party::Person(state.store.user(user).await?.id),
+            (None, Some(phone), None) => Party::Person(
+                state
+                    .store
+                    .user_by_phone(phone.trim())
+                    .await
+                    .map_err(|_| ApiError::invalid(format!("no registered person with phone {phone}")))?
+                    .id,
+            ),
+            (None, None, Some(org)) => {
+                let org = state.store.org(org).await?;
+                if !org.verified {
+                    return Err(ApiError::invalid(format!("{} is not verified", org.name)));
+                }
+                Party::Org(org.id)
+            }
+            _ => return Err(ApiError::invalid("a signer is one of user_id, phone or org_id")),
+        };
+        for preset in &signer.positions {
+            let Some((_, pages)) = documents.get(preset.document) else {
+                return Err(ApiError::invalid(format!("no document {}", preset.document)));
+            };
+            if preset.placement.page == 0 || preset.placement.page > *pages {
+                return Err(ApiError::invalid(format!(
+                    "document {} has {pages} pages",
+                    preset.document
+                )));
+            }
+        }
+        let positions = serde_json::to_value(&signer.positions).map_err(ApiError::internal)?;
+        let may_decline = signer.may_decline.unwrap_or(true);
+        rules.push(SignerRef {
+            id: i.to_string(),
+            stage,
+            party: party.clone(),
+            status: SignerStatus::Waiting,
+            may_decline,
+        });
+        let (user, org) = match party {
+            Party::Person(user) => (Some(user), None),
+            Party::Org(org) => (None, Some(org)),
+        };
+        signers.push(NewSigner {
+            stage,
+            user_id: user,
+            org_id: org,
+            may_decline,
+            positions,
+        });
+    }
+    check_signers(&rules)?;
+    if form.cc.len() > 50 {
+        return Err(ApiError::invalid("at most 50 CC recipients"));
+    }
+    let flow = state
+        .store
+        .create_flow(
+            &NewFlow {
+                title,
+                business_type: form.business_type.as_deref(),
+                initiator: &caller.user.id,
+                acting_for: caller.session.acting_for.as_deref(),
+                deadline,
+                documents: documents.into_iter().map(|(d, _)| d).collect(),
+                signers,
+                cc: form.cc.clone(),
+            },
+            &caller.context(),
+        )
+        .await?;
+    notify_current(&state, &flow).await;
+    Ok((StatusCode::CREATED, Json(flow)))
+}
+
+/// `?box=&cursor=&limit=` of `GET /flows`.
+#[derive(Debug, Deserialize)]
+pub struct InboxQuery {
+    /// todo (待我签署, default), waiting_others (待他人签署), completed (已完成签署), void
+    /// (已作废), cc (抄送我的), initiated (我发起的).
+    #[serde(rename = "box")]
+    pub view: Option<String>,
+    /// Cursor.
+    pub cursor: Option<String>,
+    /// Page size.
+    pub limit: Option<i64>,
+}
+
+/// `GET /flows`: one inbox view, newest first.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<InboxQuery>,
+) -> ApiResult<Json<PageOut<FlowSummary>>> {
+    let view = Inbox::parse(query.view.as_deref().unwrap_or("todo"))?;
+    Ok(Json(
+        state
+            .store
+            .inbox(
+                &caller.user.id,
+                view,
+                query.cursor.as_deref(),
+                qz_store::clamp_limit(query.limit),
+            )
+            .await?
+            .into(),
+    ))
+}
+
+async fn visible_flow(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Flow> {
+    if !state.store.may_see_flow(&caller.user.id, id).await? {
+        return Err(ApiError::not_found("flow"));
+    }
+    Ok(state.store.flow(id).await?)
+}
+
+/// `GET /flows/{id}`.
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Flow>> {
+    Ok(Json(visible_flow(&state, &caller, &id).await?))
+}
+
+/// `GET /flows/{id}/documents/{idx}`: the current version (every signature so far).
+pub async fn document(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((id, idx)): Path<(String, usize)>,
+) -> ApiResult<Response> {
+    let flow = visible_flow(&state, &caller, &id).await?;
+    let doc = flow
+        .documents
+        .get(idx)
+        .ok_or_else(|| ApiError::not_found("document"))?;
+    let bytes = state.blobs.get(&doc.current_sha256).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/pdf"),
+    );
+    Ok((headers, bytes).into_response())
+}
+
+/// The caller's slot: the one named, or the first of theirs whose turn it is.
+fn my_slot(flow: &Flow, caller: &Caller, named: Option<&str>) -> ApiResult<String> {
+    if let Some(id) = named {
+        return Ok(id.to_owned());
+    }
+    let rules = flow.as_ref();
+    rules
+        .current_signers()
+        .iter()
+        .find(|s| match &s.party {
+            Party::Person(user) => *user == caller.user.id,
+            Party::Org(org) => caller.actor.role_in(org).is_some(),
+        })
+        .map(|s| s.id.clone())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "state",
+                "nothing of this flow waits for you",
+            )
+        })
+}
+
+/// `POST /flows/{id}/sign` body.
+#[derive(Debug, Deserialize)]
+pub struct SignForm {
+    /// The slot (default: the caller's current one).
+    pub signer_id: Option<String>,
+    /// The seal: a personal one for a person's slot, a granted organization seal for an
+    /// organization's slot.
+    pub seal_id: String,
+    /// Where to stamp; absent: the slot's presets (一键盖章).
+    pub placements: Option<Vec<PresetForm>>,
+    /// SMS code, purpose `sign`.
+    pub code: Option<String>,
+    /// Sign under the caller's live auto-sign grant.
+    #[serde(default)]
+    pub autosign: bool,
+}
+
+/// `POST /flows/{id}/sign`: signs every document of the flow for one slot.
+pub async fn sign(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(form): Body<SignForm>,
+) -> ApiResult<Json<Flow>> {
+    state.limiter.check(&format!("sign:{}", caller.user.id), 120)?;
+    let flow = visible_flow(&state, &caller, &id).await?;
+    let slot_id = my_slot(&flow, &caller, form.signer_id.as_deref())?;
+    let now = qz_store::now();
+    flow.as_ref()
+        .may_act(&caller.actor, &slot_id, SignerAction::Sign, now)
+        .map_err(|e| match e {
+            qz_domain::Error::Hidden => ApiError::not_found("signer"),
+            other => other.into(),
+        })?;
+    let slot = flow
+        .signers
+        .iter()
+        .find(|s| s.id == slot_id)
+        .ok_or_else(|| ApiError::not_found("signer"))?;
+    let seal = visible_seal(&state, &caller, &form.seal_id).await?;
+    // The seal must be the slot's own: the person's, or the organization's.
+    let matches = match (seal.as_ref().owner, &slot.user_id, &slot.org_id) {
+        (SealOwner::Person(owner), Some(user), _) => owner == user,
+        (SealOwner::Org(owner), None, Some(org)) => owner == org,
+        _ => false,
+    };
+    if !matches {
+        return Err(ApiError::invalid(
+            "sign a person's slot with their own seal, an organization's with one of its seals",
+        ));
+    }
+    let grants: Vec<GrantRef> = state
+        .store
+        .grants_of_user(&caller.user.id)
+        .await?
+        .into_iter()
+        .map(|g| GrantRef {
+            id: g.id,
+            seal_id: g.seal_id,
+            grantee: g.grantee,
+            not_before: g.not_before,
+            not_after: g.not_after,
+            scope: g.scope,
+            revoked_at: g.revoked_at,
+        })
+        .collect();
+    caller
+        .actor
+        .may_stamp(seal.as_ref(), &grants, flow.business_type.as_deref(), now)?;
+    let placements: Vec<PresetForm> = match &form.placements {
+        Some(placements) => placements.clone(),
+        None => serde_json::from_value(slot.positions.clone()).unwrap_or_default(),
+    };
+    if placements.len() > 200 {
+        return Err(ApiError::invalid("at most 200 stamps per signer"));
+    }
+    for doc in 0..flow.documents.len() {
+        if !placements.iter().any(|p| p.document == doc) {
+            return Err(ApiError::invalid(format!(
+                "place the seal on document {doc} too (every document is signed)"
+            )));
+        }
+    }
+    if form.autosign {
+        let live = state
+            .store
+            .autosigns_of_user(&caller.user.id)
+            .await?
+            .iter()
+            .any(|g| g.as_ref().live(&caller.user.id, now));
+        if !live {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "auto-sign is not enabled (or has ended)",
+            ));
+        }
+    }
+    let cert = signing_certificate(&state, &caller, seal.as_ref().owner).await?;
+    let (key, identity) = signer_for(&state, &caller, &cert, form.autosign).await?;
+    if !form.autosign {
+        let code = form
+            .code
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid("confirm with the SMS code (purpose sign), or use auto-sign"))?;
+        use_code(&state, CodePurpose::Sign, &caller.user.phone, code).await?;
+    }
+    let seal_png = state
+        .blobs
+        .get(&state.store.blob(&seal.blob_id).await?.sha256)
+        .await?;
+    let key: Arc<dyn qz_pki::DocumentSigner> = Arc::from(key);
+    let identity = Arc::new(identity);
+    let seal_png = Arc::new(seal_png);
+    let done = state.store.signed_documents(&slot_id).await?;
+    for doc in 0..flow.documents.len() {
+        let idx = i64::try_from(doc).unwrap_or(i64::MAX);
+        if done.contains(&idx) {
+            continue;
+        }
+        let marks: Vec<Placement> = placements
+            .iter()
+            .filter(|p| p.document == doc)
+            .map(|p| p.placement)
+            .collect();
+        append_one(
+            &state,
+            &caller,
+            &id,
+            &slot_id,
+            idx,
+            &seal.id,
+            form.autosign,
+            &marks,
+            &key,
+            &identity,
+            &seal_png,
+        )
+        .await?;
+    }
+    let flow = state
+        .store
+        .finish_signer(&caller.actor, &id, &slot_id, &caller.context())
+        .await
+        .map_err(rule_error)?;
+    if flow.status.ended() {
+        notify_ended(&state, &flow).await;
+    } else {
+        notify_current(&state, &flow).await;
+    }
+    Ok(Json(flow))
+}
+
+fn rule_error(err: StoreError) -> ApiError {
+    match err {
+        StoreError::Rule(qz_domain::Error::Hidden) => ApiError::not_found("signer"),
+        StoreError::Rule(rule) => rule.into(),
+        other => other.into(),
+    }
+}
+
+/// Signs one document on its latest version and appends the result, again on a newer version
+/// when a parallel signer appended first.
+#[allow(clippy::too_many_arguments)]
+async fn append_one(
+    state: &AppState,
+    caller: &Caller,
+    flow_id: &str,
+    slot_id: &str,
+    idx: i64,
+    seal_id: &str,
+    autosign: bool,
+    marks: &[Placement],
+    key: &Arc<dyn qz_pki::DocumentSigner>,
+    identity: &Arc<qz_pki::SignerIdentity>,
+    seal_png: &Arc<Vec<u8>>,
+) -> ApiResult<()> {
+    for _ in 0..APPEND_ATTEMPTS {
+        let flow = state.store.flow(flow_id).await?;
+        let doc = flow
+            .documents
+            .iter()
+            .find(|d| d.idx == idx)
+            .ok_or_else(|| ApiError::not_found("document"))?;
+        let input = state.blobs.get(&doc.current_sha256).await?;
+        let (pki, key, identity, seal_png, marks) = (
+            state.pki.clone(),
+            key.clone(),
+            identity.clone(),
+            seal_png.clone(),
+            marks.to_vec(),
+        );
+        let signed = tokio::task::spawn_blocking(move || {
+            let timestamper = pki.timestamper();
+            sign_with_marks(
+                &input,
+                &seal_png,
+                &marks,
+                key.as_ref(),
+                &identity,
+                Some(&timestamper),
+            )
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        let size = i64::try_from(signed.len()).unwrap_or(i64::MAX);
+        let sha256 = state.blobs.put(signed).await?;
+        match state
+            .store
+            .append_signature(
+                &caller.actor,
+                flow_id,
+                slot_id,
+                idx,
+                doc.version,
+                &sha256,
+                size,
+                seal_id,
+                autosign,
+                &caller.context(),
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            // A parallel signer appended first: sign their version.
+            Err(StoreError::Stale(_)) => continue,
+            Err(err) => return Err(rule_error(err)),
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "busy",
+        "the document kept changing under this signature; try again",
+    ))
+}
+
+/// `POST /flows/{id}/decline` and `/revoke` body.
+#[derive(Debug, Deserialize)]
+pub struct ReasonForm {
+    /// The slot (decline; default: the caller's current one).
+    pub signer_id: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+fn reason(form: &ReasonForm) -> ApiResult<&str> {
+    let reason = form.reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::invalid("give a reason"));
+    }
+    check_note(reason)?;
+    Ok(reason)
+}
+
+/// `POST /flows/{id}/decline`: the flow is void.
+pub async fn decline(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(form): Body<ReasonForm>,
+) -> ApiResult<Json<Flow>> {
+    let flow = visible_flow(&state, &caller, &id).await?;
+    let slot = my_slot(&flow, &caller, form.signer_id.as_deref())?;
+    let flow = state
+        .store
+        .decline_flow(&caller.actor, &id, &slot, reason(&form)?, &caller.context())
+        .await
+        .map_err(rule_error)?;
+    notify_ended(&state, &flow).await;
+    Ok(Json(flow))
+}
+
+/// `POST /flows/{id}/revoke`: the initiator voids a running flow.
+pub async fn revoke(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(form): Body<ReasonForm>,
+) -> ApiResult<Json<Flow>> {
+    visible_flow(&state, &caller, &id).await?;
+    let flow = state
+        .store
+        .revoke_flow(&caller.actor, &id, reason(&form)?, &caller.context())
+        .await
+        .map_err(rule_error)?;
+    notify_ended(&state, &flow).await;
+    Ok(Json(flow))
+}
+
+/// `GET /flows/{id}/trail`: the flow's events, for everyone who may see it.
+pub async fn trail(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<qz_store::TrailEvent>>> {
+    visible_flow(&state, &caller, &id).await?;
+    Ok(Json(state.store.trail(&format!("flow:{id}")).await?))
+}
+
+/// Expires flows past their deadline and tells their parties; run every minute by `qz serve`.
+pub async fn expire_due(state: &AppState) {
+    match state.store.expire_flows(qz_store::now()).await {
+        Ok(ids) => {
+            for id in ids {
+                if let Ok(flow) = state.store.flow(&id).await {
+                    notify_ended(state, &flow).await;
+                }
+            }
+        }
+        Err(err) => eprintln!("qz: expiring flows failed: {err}"),
+    }
+}

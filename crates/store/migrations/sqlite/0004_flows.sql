@@ -1,0 +1,69 @@
+-- Signing flows: the flow, its documents (a contract group), its signer slots in stages, the
+-- signatures made so far (one per signer per document) and CC recipients. The two backends'
+-- files differ only in integer (INTEGER / BIGINT) types.
+
+CREATE TABLE flows (
+    id            TEXT PRIMARY KEY,
+    title         TEXT NOT NULL,
+    business_type TEXT,
+    initiator     TEXT NOT NULL REFERENCES users (id),
+    acting_for    TEXT REFERENCES orgs (id),
+    status        TEXT NOT NULL,
+    deadline      INTEGER,
+    reason        TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    ended_at      INTEGER
+);
+CREATE INDEX flows_initiator ON flows (initiator, id);
+CREATE INDEX flows_due ON flows (status, deadline);
+
+-- version counts the signatures appended: a signer appends to the version they read, so two
+-- parallel signers of one document never overwrite each other (the second retries).
+CREATE TABLE flow_documents (
+    flow_id        TEXT NOT NULL REFERENCES flows (id),
+    idx            INTEGER NOT NULL,
+    name           TEXT NOT NULL,
+    original_blob  TEXT NOT NULL REFERENCES blobs (id),
+    current_sha256 TEXT NOT NULL,
+    size           INTEGER NOT NULL,
+    version        INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (flow_id, idx)
+);
+
+CREATE TABLE flow_signers (
+    id          TEXT PRIMARY KEY,
+    flow_id     TEXT NOT NULL REFERENCES flows (id),
+    stage       INTEGER NOT NULL,
+    user_id     TEXT REFERENCES users (id),
+    org_id      TEXT REFERENCES orgs (id),
+    may_decline INTEGER NOT NULL,
+    positions   TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    signed_by   TEXT,
+    ended_at    INTEGER,
+    reason      TEXT,
+    CHECK ((user_id IS NULL) <> (org_id IS NULL))
+);
+CREATE INDEX flow_signers_flow ON flow_signers (flow_id);
+CREATE INDEX flow_signers_user ON flow_signers (user_id, status);
+CREATE INDEX flow_signers_org ON flow_signers (org_id, status);
+
+-- One signature per signer slot and document: a retried request finds it and does not sign twice.
+CREATE TABLE flow_signatures (
+    signer_id TEXT NOT NULL REFERENCES flow_signers (id),
+    idx       INTEGER NOT NULL,
+    flow_id   TEXT NOT NULL REFERENCES flows (id),
+    version   INTEGER NOT NULL,
+    sha256    TEXT NOT NULL,
+    use_id    TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    PRIMARY KEY (signer_id, idx)
+);
+
+CREATE TABLE flow_cc (
+    flow_id TEXT NOT NULL REFERENCES flows (id),
+    user_id TEXT NOT NULL REFERENCES users (id),
+    PRIMARY KEY (flow_id, user_id)
+);
+CREATE INDEX flow_cc_user ON flow_cc (user_id);
