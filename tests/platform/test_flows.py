@@ -750,3 +750,41 @@ def test_create_validation(platform: Platform, world: World):
     flow = w.api.ok("GET", f"/flows/{fid}")
     assert flow["status"] == "in_progress" and [d["version"] for d in flow["documents"]] == [0, 0]
     assert slot_of(flow, w.id)["status"] == "waiting"
+
+
+def test_remind_and_batch_revoke(platform: Platform, world: World):
+    initiator = platform.verified_user("蒋催签")
+    first = platform.verified_user("沈先签")
+    second = platform.verified_user("韩后签")
+    body = lambda label: {  # noqa: E731
+        "title": title(label), "order": "ordered",
+        "documents": docs_of(upload_pdf(platform, initiator, label)),
+        "signers": [{"user_id": first.id, "positions": [at(0)]},
+                    {"user_id": second.id, "positions": [at(0, x=300)]}],
+    }
+    flow = create_flow(initiator, body("催签"))
+    fid = flow["id"]
+    # Only the one whose turn it is gets the SMS, once an hour.
+    out = initiator.api.ok("POST", f"/flows/{fid}/remind", status=200)
+    assert out == {"reminded": [slot_of(flow, first.id)["id"]], "skipped": []}, out
+    sms = [m for m in platform.outbox(first.phone) if m.get("template") == "flow_waiting"]
+    assert len(sms) == 1 and flow["title"] in sms[0]["body"], sms
+    assert not [m for m in platform.outbox(second.phone) if m.get("template") == "flow_waiting"]
+    again = initiator.api.ok("POST", f"/flows/{fid}/remind", status=200)
+    assert again == {"reminded": [], "skipped": [slot_of(flow, first.id)["id"]]}, again
+    expect(first.api.post(f"/flows/{fid}/remind"), 403)
+    expect(world.outsider.api.post(f"/flows/{fid}/remind"), 404)
+    assert "flow.reminded" in [e["action"] for e in trail(initiator, fid)]
+
+    # Batch revoke: the caller's running flows go, others are answered per id.
+    other = create_flow(initiator, body("批量撤销"))
+    foreign = create_flow(first, {**body("别人的"), "documents": docs_of(upload_pdf(platform, first, "x")),
+                                  "signers": [{"user_id": second.id, "positions": [at(0)]}]})
+    results = initiator.api.ok("POST", "/flows/revoke",
+                               {"ids": [fid, other["id"], foreign["id"]], "reason": "项目取消"},
+                               status=200)
+    assert [r.get("status") for r in results[:2]] == ["revoked", "revoked"], results
+    assert results[2]["error"] == "not_found", results
+    assert first.api.ok("GET", f"/flows/{foreign['id']}")["status"] == "in_progress"
+    expect(initiator.api.post(f"/flows/{fid}/remind"), 409)
+    expect(initiator.api.post("/flows/revoke", {"ids": [], "reason": "x"}), 400)

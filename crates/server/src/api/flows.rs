@@ -666,6 +666,132 @@ pub async fn revoke(
     Ok(Json(flow))
 }
 
+/// How often one signer of one flow may be reminded.
+const REMIND_EVERY: i64 = 3600;
+
+/// `POST /flows/{id}/remind`: the initiator reminds the signers whose turn it is by SMS (催签),
+/// each at most once an hour per flow. Answers who was reminded and who was skipped.
+pub async fn remind(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let flow = visible_flow(&state, &caller, &id).await?;
+    if flow.initiator != caller.user.id {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only the initiator sends reminders",
+        ));
+    }
+    if flow.status.ended() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "state",
+            format!("the flow is {}", flow.status.as_str()),
+        ));
+    }
+    let now = qz_store::now();
+    let trail = state.store.trail(&format!("flow:{id}")).await?;
+    let recently = |signer: &str| {
+        trail.iter().any(|e| {
+            e.action == "flow.reminded"
+                && now - e.at < REMIND_EVERY
+                && e.details.contains(&format!("\"{signer}\""))
+        })
+    };
+    let (mut reminded, mut skipped) = (Vec::new(), Vec::new());
+    for signer in flow.as_ref().current_signers() {
+        if recently(&signer.id) {
+            skipped.push(signer.id.clone());
+            continue;
+        }
+        let recipient = match &signer.party {
+            Party::Person(user) => Some(user.clone()),
+            Party::Org(org) => state.store.org_admin(org).await?,
+        };
+        let Some(user_id) = recipient else {
+            skipped.push(signer.id.clone());
+            continue;
+        };
+        let user = state.store.user(&user_id).await?;
+        match state
+            .notifier
+            .send(
+                "sms",
+                &user.phone,
+                &user.locale,
+                &Template::FlowWaiting { title: &flow.title },
+            )
+            .await
+        {
+            Ok(()) => {
+                state
+                    .store
+                    .record(
+                        &format!("flow:{id}"),
+                        "flow.reminded",
+                        &serde_json::json!({ "signer_id": signer.id }).to_string(),
+                        &caller.context(),
+                    )
+                    .await?;
+                reminded.push(signer.id.clone());
+            }
+            // The recipient's hourly message limit: skipped, not an error for the others.
+            Err(err) if err.status == StatusCode::TOO_MANY_REQUESTS => skipped.push(signer.id.clone()),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(Json(
+        serde_json::json!({ "reminded": reminded, "skipped": skipped }),
+    ))
+}
+
+/// `POST /flows/revoke` body: several flows at once (批量撤销).
+#[derive(Debug, Deserialize)]
+pub struct BatchRevokeForm {
+    /// Flow ids (at most 100).
+    pub ids: Vec<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// `POST /flows/revoke`: revokes each flow the caller initiated and that still runs; answers
+/// per flow.
+pub async fn revoke_many(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(form): Body<BatchRevokeForm>,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    if form.ids.is_empty() || form.ids.len() > 100 {
+        return Err(ApiError::invalid("revoke 1 to 100 flows at once"));
+    }
+    let reason = reason(&ReasonForm {
+        signer_id: None,
+        reason: form.reason.clone(),
+    })?
+    .to_owned();
+    let mut results = Vec::with_capacity(form.ids.len());
+    for id in &form.ids {
+        let outcome = match visible_flow(&state, &caller, id).await {
+            Ok(_) => state
+                .store
+                .revoke_flow(&caller.actor, id, &reason, &caller.context())
+                .await
+                .map_err(rule_error),
+            Err(err) => Err(err),
+        };
+        results.push(match outcome {
+            Ok(flow) => {
+                notify_ended(&state, &flow).await;
+                serde_json::json!({ "id": id, "status": flow.status.as_str() })
+            }
+            Err(err) => serde_json::json!({ "id": id, "error": err.code, "detail": err.detail }),
+        });
+    }
+    Ok(Json(results))
+}
+
 /// `GET /flows/{id}/trail`: the flow's events, for everyone who may see it.
 pub async fn trail(
     State(state): State<Arc<AppState>>,

@@ -199,6 +199,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/me/autosign/uses", get(grants::autosign_uses))
         // Signing flows.
         .route("/flows", get(flows::list).post(flows::create))
+        .route("/flows/revoke", post(flows::revoke_many))
+        .route("/flows/{id}/remind", post(flows::remind))
         .route("/flows/{id}", get(flows::show))
         .route("/flows/{id}/documents/{idx}", get(flows::document))
         .route("/flows/{id}/sign", post(flows::sign))
