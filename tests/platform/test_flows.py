@@ -788,3 +788,44 @@ def test_remind_and_batch_revoke(platform: Platform, world: World):
     assert first.api.ok("GET", f"/flows/{foreign['id']}")["status"] == "in_progress"
     expect(initiator.api.post(f"/flows/{fid}/remind"), 409)
     expect(initiator.api.post("/flows/revoke", {"ids": [], "reason": "x"}), 400)
+
+
+def test_verify_service_and_document_revocation(platform: Platform, world: World):
+    """Anyone verifies a signed file at POST /verify (no login); a completed document revoked
+    by its initiator (文件吊销) is reported, also for a copy with an update appended."""
+    initiator = platform.verified_user("杨验证")
+    flow = create_flow(initiator, {
+        "title": title("验证"), "documents": docs_of(upload_pdf(platform, initiator, "verify")),
+        "signers": [{"user_id": initiator.id, "positions": [at(0)]}],
+    })
+    done = initiator.api.ok("POST", f"/flows/{flow['id']}/sign",
+                            {"seal_id": default_seal(initiator), "code": sign_code(platform, initiator)},
+                            status=200)
+    assert done["status"] == "completed", done
+    pdf = download(initiator, flow["id"], 0)
+    anonymous = requests.Session()
+    url = platform.server.url("/api/v1/verify")
+    r = anonymous.post(url, data=pdf, timeout=60)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    report = out["report"]
+    assert report["verdict"] == "VALID", report
+    sig = report["signatures"][0]
+    assert sig["trusted"] is True and sig["timestamp"] is not None, sig
+    assert sig["revocation"]["status"] == "good", sig["revocation"]
+    assert out["document_revocation"] is None
+    assert anonymous.post(url, data=b"not a pdf", timeout=30).status_code == 400
+
+    # Only the initiator (or a platform admin) revokes, only completed documents, once.
+    expect(world.outsider.api.post(f"/flows/{flow['id']}/documents/0/revoke", {"reason": "x"}), 404)
+    entry = initiator.api.ok("POST", f"/flows/{flow['id']}/documents/0/revoke",
+                             {"reason": "合同已解除"}, status=201)
+    assert entry["sha256"] == hashlib.sha256(pdf).hexdigest(), entry
+    expect(initiator.api.post(f"/flows/{flow['id']}/documents/0/revoke", {"reason": "again"}), 409)
+    out = anonymous.post(url, data=pdf, timeout=60).json()
+    assert out["document_revocation"]["reason"] == "合同已解除", out
+    # A copy with something appended after the revoked revision is still found.
+    appended = pdf + b"\n% appended\n%%EOF\n"
+    out = anonymous.post(url, data=appended, timeout=60).json()
+    assert out["document_revocation"] and out["document_revocation"]["sha256"] == entry["sha256"], out
+    assert "document.revoked" in [e["action"] for e in trail(initiator, flow["id"])]

@@ -225,6 +225,37 @@ impl PkiServices {
         }
     }
 
+    /// A CRL (`root` or `ca`) signed now with a strictly growing number; the issuing CA's
+    /// includes the platform's revocations.
+    pub fn current_crl(&self, which: &str) -> Result<Vec<u8>, PkiError> {
+        let ca = CertificateAuthority::open(&self.dir)?;
+        let root_key = if which == "root" { ca.root_key().ok() } else { None };
+        // Milliseconds since the epoch, bumped past the last number given out.
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let previous = self
+            .crl_number
+            .fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+        let number = if previous >= now {
+            self.crl_number.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+        } else {
+            now
+        };
+        if which == "ca" {
+            ca.fresh_issuing_crl(&self.platform_revoked(), number)
+        } else {
+            ca.fresh_crl(which, root_key.as_ref(), number)
+        }
+    }
+
+    /// The root certificate (the trust anchor of everything the platform issues).
+    pub fn root_certificate(&self) -> Result<Certificate, PkiError> {
+        use der::Decode as _;
+        Certificate::from_der(&self.root_der).map_err(PkiError::from)
+    }
+
     /// The TSA certificate and chain.
     pub fn tsa_identity(&self) -> &SignerIdentity {
         &self.tsa.identity
@@ -312,32 +343,7 @@ async fn crl(State(services): State<Arc<PkiServices>>, UrlPath(name): UrlPath<St
         return StatusCode::NOT_FOUND.into_response();
     }
     let services = services.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let ca = CertificateAuthority::open(&services.dir)?;
-        let root_key = if which == "root" { ca.root_key().ok() } else { None };
-        // Milliseconds since the epoch, bumped past the last number given out.
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
-        let previous = services
-            .crl_number
-            .fetch_max(now, std::sync::atomic::Ordering::SeqCst);
-        let number = if previous >= now {
-            services
-                .crl_number
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-                + 1
-        } else {
-            now
-        };
-        if which == "ca" {
-            ca.fresh_issuing_crl(&services.platform_revoked(), number)
-        } else {
-            ca.fresh_crl(&which, root_key.as_ref(), number)
-        }
-    })
-    .await;
+    let result = tokio::task::spawn_blocking(move || services.current_crl(&which)).await;
     match result {
         Ok(Ok(body)) => ([(header::CONTENT_TYPE, "application/pkix-crl")], body).into_response(),
         _ => StatusCode::NOT_FOUND.into_response(),
@@ -670,6 +676,33 @@ pub mod cosign {
                 Json(response).into_response()
             }
             Err(e) => bad(e.to_string()),
+        }
+    }
+}
+
+/// Revocation data for the platform's own verification service: fresh CRLs of this CA,
+/// computed in process (no network), so a certificate the platform revoked a moment ago is
+/// reported revoked.
+#[derive(Debug)]
+pub struct PlatformRevocation(pub Arc<PkiServices>);
+
+impl qz_verify::RevocationSource for PlatformRevocation {
+    fn fetch(&self, _cert: &Certificate, issuer: &Certificate) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let subject = issuer.tbs_certificate().subject();
+        let which = if subject == self.0.issuing.tbs_certificate().subject() {
+            "ca"
+        } else if self
+            .0
+            .root_certificate()
+            .is_ok_and(|root| root.tbs_certificate().subject() == subject)
+        {
+            "root"
+        } else {
+            return (Vec::new(), Vec::new());
+        };
+        match self.0.current_crl(which) {
+            Ok(crl) => (vec![crl], Vec::new()),
+            Err(_) => (Vec::new(), Vec::new()),
         }
     }
 }

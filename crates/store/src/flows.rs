@@ -130,6 +130,17 @@ impl Flow {
     }
 }
 
+/// An entry of the document revocation registry (文件吊销).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RevokedDocument {
+    /// SHA-256 of the revoked file.
+    pub sha256: String,
+    /// Why.
+    pub reason: String,
+    /// Unix seconds.
+    pub revoked_at: i64,
+}
+
 /// A flow as listed in an inbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FlowSummary {
@@ -651,6 +662,74 @@ impl Store {
         .await?;
         let items = rows.iter().map(summary_from_row).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(items, limit, |f| f.id.clone()))
+    }
+
+    /// Enters a completed flow's document in the revocation registry.
+    pub async fn revoke_document(
+        &self,
+        flow: &Flow,
+        idx: i64,
+        reason: &str,
+        context: &TrailContext,
+    ) -> Result<RevokedDocument, StoreError> {
+        let doc = flow
+            .documents
+            .iter()
+            .find(|d| d.idx == idx)
+            .ok_or(StoreError::NotFound("document"))?;
+        if flow.status != FlowStatus::Completed {
+            return Err(StoreError::Rule(qz_domain::Error::State(
+                "only documents of completed flows are revoked; revoke the flow instead".into(),
+            )));
+        }
+        let mut tx = begin_write(self).await?;
+        let at = now();
+        sqlx::query(
+            "INSERT INTO revoked_documents (sha256, flow_id, idx, reason, revoked_by, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&doc.current_sha256)
+        .bind(&flow.id)
+        .bind(idx)
+        .bind(reason)
+        .bind(context.actor.clone().unwrap_or_default())
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(crate::conflict("a revocation of this document"))?;
+        append_event(
+            &mut tx,
+            &format!("flow:{}", flow.id),
+            "document.revoked",
+            &serde_json::json!({ "document": idx, "sha256": doc.current_sha256, "reason": reason })
+                .to_string(),
+            context,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(RevokedDocument {
+            sha256: doc.current_sha256.clone(),
+            reason: reason.to_owned(),
+            revoked_at: at,
+        })
+    }
+
+    /// The registry entry of the first of `hashes` that was revoked.
+    pub async fn revoked_document(&self, hashes: &[String]) -> Result<Option<RevokedDocument>, StoreError> {
+        for hash in hashes.iter().take(100) {
+            let row =
+                sqlx::query("SELECT sha256, reason, revoked_at FROM revoked_documents WHERE sha256 = $1")
+                    .bind(hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if let Some(row) = row {
+                return Ok(Some(RevokedDocument {
+                    sha256: row.try_get(0)?,
+                    reason: row.try_get(1)?,
+                    revoked_at: row.try_get(2)?,
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// Whether `user_id` may see a flow: initiator, a signer (or member of a signing

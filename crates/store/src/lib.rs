@@ -30,7 +30,7 @@ use sqlx::{AnyPool, Row};
 
 pub use accounts::{CodeCheck, Identity, NewIdentity, Session, User};
 pub use certs::{CertRecord, CertStatusRow, CosignKey, Custody, NewCertificate, REASON_SUPERSEDED};
-pub use flows::{Flow, FlowDocument, FlowSigner, FlowSummary, NewFlow, NewSigner};
+pub use flows::{Flow, FlowDocument, FlowSigner, FlowSummary, NewFlow, NewSigner, RevokedDocument};
 pub use grants::{AutoSignGrant, AutoSignUse, Grant, GrantRequest, NewGrant};
 pub use http::{IdempotencyBegin, StoredResponse};
 pub use orgs::{Member, NewOrg, Org, Request, RequestFilter, RequestKind};

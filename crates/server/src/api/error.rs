@@ -100,6 +100,7 @@ impl From<StoreError> for ApiError {
                 "stale",
                 format!("{what} changed meanwhile; reload and try again"),
             ),
+            StoreError::Rule(rule) => rule.into(),
             other => ApiError::internal(other),
         }
     }

@@ -20,6 +20,7 @@ pub mod ratelimit;
 pub mod requests;
 pub mod seals;
 pub mod stamp;
+pub mod verify;
 
 use std::sync::Arc;
 
@@ -206,7 +207,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/flows/{id}/sign", post(flows::sign))
         .route("/flows/{id}/decline", post(flows::decline))
         .route("/flows/{id}/revoke", post(flows::revoke))
-        .route("/flows/{id}/trail", get(flows::trail));
+        .route("/flows/{id}/trail", get(flows::trail))
+        .route(
+            "/flows/{id}/documents/{idx}/revoke",
+            post(verify::revoke_document),
+        )
+        // Verification, open to everyone.
+        .route("/verify", post(verify::verify));
     Router::new().nest(
         "/api/v1",
         api.layer(axum::middleware::from_fn_with_state(
