@@ -829,3 +829,28 @@ def test_verify_service_and_document_revocation(platform: Platform, world: World
     out = anonymous.post(url, data=appended, timeout=60).json()
     assert out["document_revocation"] and out["document_revocation"]["sha256"] == entry["sha256"], out
     assert "document.revoked" in [e["action"] for e in trail(initiator, flow["id"])]
+
+
+def test_zip_downloads(platform: Platform, world: World):
+    import zipfile
+    initiator = platform.verified_user("朱下载")
+    flows = [create_flow(initiator, {
+        "title": title(f"下载{i}"),
+        "documents": docs_of(upload_pdf(platform, initiator, f"zip{i}a"), upload_pdf(platform, initiator, f"zip{i}b")),
+        "signers": [{"user_id": world.member.id}],
+    }) for i in range(2)]
+    r = initiator.api.get(f"/flows/{flows[0]['id']}/documents.zip")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        names = z.namelist()
+        assert names == ["01-文件1.pdf", "02-文件2.pdf"], names
+        assert z.read(names[0]) == download(initiator, flows[0]["id"], 0)
+    r = initiator.api.request("POST", "/flows/download", json_body={"ids": [f["id"] for f in flows]})
+    assert r.status_code == 200, r.text
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        names = z.namelist()
+        assert len(names) == 4 and len({n.split("/")[0] for n in names}) == 2, names
+    # Someone else's flow in the batch: nothing is sent.
+    expect(world.outsider.api.post("/flows/download", {"ids": [flows[0]["id"]]}), 404)
+    expect(world.outsider.api.get(f"/flows/{flows[0]['id']}/documents.zip"), 404)
+    expect(initiator.api.post("/flows/download", {"ids": []}), 400)

@@ -201,6 +201,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Signing flows.
         .route("/flows", get(flows::list).post(flows::create))
         .route("/flows/revoke", post(flows::revoke_many))
+        .route("/flows/download", post(flows::download_many))
+        .route("/flows/{id}/documents.zip", get(flows::download_zip))
         .route("/flows/{id}/remind", post(flows::remind))
         .route("/flows/{id}", get(flows::show))
         .route("/flows/{id}/documents/{idx}", get(flows::document))
