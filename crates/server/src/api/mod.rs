@@ -11,6 +11,7 @@ pub mod admin;
 pub mod auth;
 pub mod certs;
 pub mod error;
+pub mod flow_batch;
 pub mod flows;
 pub mod grants;
 pub mod idempotency;
@@ -200,10 +201,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/me/autosign/uses", get(grants::autosign_uses))
         // Signing flows.
         .route("/flows", get(flows::list).post(flows::create))
-        .route("/flows/revoke", post(flows::revoke_many))
-        .route("/flows/download", post(flows::download_many))
-        .route("/flows/{id}/documents.zip", get(flows::download_zip))
-        .route("/flows/{id}/remind", post(flows::remind))
+        .route("/flows/revoke", post(flow_batch::revoke_many))
+        .route("/flows/download", post(flow_batch::download_many))
+        .route("/flows/{id}/documents.zip", get(flow_batch::download_zip))
+        .route("/flows/{id}/remind", post(flow_batch::remind))
         .route("/flows/{id}", get(flows::show))
         .route("/flows/{id}/documents/{idx}", get(flows::document))
         .route("/flows/{id}/sign", post(flows::sign))
