@@ -21,6 +21,21 @@ use crate::notify::Notifier;
 use crate::pki::PkiServices;
 use crate::secrets::PlatformKey;
 
+/// Per-document async locks, created on demand and dropped when nobody holds them.
+#[derive(Debug, Default)]
+pub struct DocumentLocks(std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl DocumentLocks {
+    /// The lock of `key`.
+    pub fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() > 1024 {
+            map.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        map.entry(key.to_owned()).or_default().clone()
+    }
+}
+
 /// Shared state of the platform routes.
 #[derive(Debug)]
 pub struct AppState {
@@ -42,6 +57,10 @@ pub struct AppState {
     pub pki: Arc<PkiServices>,
     /// Image work (handwriting cleanup, seal drawing) at once: each holds full-size buffers.
     pub image_jobs: tokio::sync::Semaphore,
+    /// One signer at a time per flow document on this instance, so parallel signers queue
+    /// instead of signing the same version and re-signing after losing the compare-and-set
+    /// (which still guards across instances).
+    pub document_locks: DocumentLocks,
     /// Requests served, for `/metrics`.
     requests: AtomicU64,
     /// Responses with a 5xx status.
@@ -60,6 +79,7 @@ impl AppState {
         AppState {
             pki,
             image_jobs: tokio::sync::Semaphore::new(2),
+            document_locks: DocumentLocks::default(),
             notifier: Notifier::new(store.clone(), &config),
             store,
             blobs,

@@ -554,6 +554,8 @@ async fn append_one(
     identity: &Arc<qz_pki::SignerIdentity>,
     seal_png: &Arc<Vec<u8>>,
 ) -> ApiResult<()> {
+    let lock = state.document_locks.get(&format!("{flow_id}/{idx}"));
+    let _held = lock.lock().await;
     for _ in 0..APPEND_ATTEMPTS {
         let flow = state.store.flow(flow_id).await?;
         let doc = flow
