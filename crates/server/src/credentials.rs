@@ -175,6 +175,26 @@ pub async fn store_png(
     Ok(info.id)
 }
 
+/// The subject of a person's certificate: the verified name and the ID number, opened from its
+/// seal (the CA keeps only a salted hash of it in the certificate).
+pub fn person_subject(state: &AppState, user_id: &str, identity: &qz_store::Identity) -> ApiResult<Subject> {
+    let id_number = state
+        .key
+        .open(&identity.id_sealed, &format!("identity:{user_id}"))?;
+    Ok(Subject::Person {
+        name: identity.real_name.clone(),
+        id_number: Some(String::from_utf8(id_number.to_vec()).map_err(ApiError::internal)?),
+    })
+}
+
+/// The subject of an organization's certificate: its verified name and credit code.
+pub fn org_subject(org: &Org) -> Subject {
+    Subject::Organization {
+        name: org.name.clone(),
+        credit_code: org.credit_code.clone(),
+    }
+}
+
 /// Gives a verified person a default name seal where missing and, under hosted custody, a
 /// first certificate. Does nothing for unverified persons.
 pub async fn ensure_person(state: &AppState, user_id: &str, context: &TrailContext) -> ApiResult<()> {
@@ -221,25 +241,9 @@ pub async fn ensure_person(state: &AppState, user_id: &str, context: &TrailConte
     }
     // Only the first certificate comes by itself: after a revocation the person asks for a
     // new one (re-issue with an SMS code), so a revoked key is never replaced silently.
-    if person_custody(state) == Custody::Hosted
-        && state.store.certificates_of(Some(user_id), None).await?.is_empty()
-    {
-        let id_number = state
-            .key
-            .open(&identity.id_sealed, &format!("identity:{user_id}"))?;
-        let id_number = String::from_utf8(id_number.to_vec()).map_err(ApiError::internal)?;
-        let issued = issue_hosted_if(
-            state,
-            Some(user_id),
-            None,
-            Subject::Person {
-                name: identity.real_name.clone(),
-                id_number: Some(id_number),
-            },
-            true,
-            context,
-        )
-        .await;
+    if person_custody(state) == Custody::Hosted && !state.store.has_certificate(Some(user_id), None).await? {
+        let subject = person_subject(state, user_id, &identity)?;
+        let issued = issue_hosted_if(state, Some(user_id), None, subject, true, context).await;
         match issued {
             Ok(_) | Err(ApiError { code: "conflict", .. }) => {}
             Err(err) => return Err(err),
@@ -251,21 +255,10 @@ pub async fn ensure_person(state: &AppState, user_id: &str, context: &TrailConte
 /// Gives a verified organization its first hosted certificate.
 pub async fn ensure_org(state: &AppState, org: &Org, context: &TrailContext) -> ApiResult<()> {
     // As for persons, only the first: later ones follow re-verification or an explicit re-issue.
-    if !org.verified || !state.store.certificates_of(None, Some(&org.id)).await?.is_empty() {
+    if !org.verified || state.store.has_certificate(None, Some(&org.id)).await? {
         return Ok(());
     }
-    let issued = issue_hosted_if(
-        state,
-        None,
-        Some(&org.id),
-        Subject::Organization {
-            name: org.name.clone(),
-            credit_code: org.credit_code.clone(),
-        },
-        true,
-        context,
-    )
-    .await;
+    let issued = issue_hosted_if(state, None, Some(&org.id), org_subject(org), true, context).await;
     match issued {
         Ok(_) | Err(ApiError { code: "conflict", .. }) => Ok(()),
         Err(err) => Err(err),

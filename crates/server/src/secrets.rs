@@ -153,6 +153,21 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Lower- or upper-case hex to bytes, for input of at most `max_bytes` bytes; `None` if it is
+/// not hex or too long.
+pub fn unhex(text: &str, max_bytes: usize) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || text.len() > 2 * max_bytes {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect()
+}
+
 /// SHA-256 as hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))

@@ -60,6 +60,21 @@ fn grant_from_row(row: &AnyRow) -> Result<Grant, StoreError> {
     })
 }
 
+impl Grant {
+    /// The facts the rules look at.
+    pub fn as_ref(&self) -> qz_domain::seal::GrantRef {
+        qz_domain::seal::GrantRef {
+            id: self.id.clone(),
+            seal_id: self.seal_id.clone(),
+            grantee: self.grantee.clone(),
+            not_before: self.not_before,
+            not_after: self.not_after,
+            scope: self.scope.clone(),
+            revoked_at: self.revoked_at,
+        }
+    }
+}
+
 /// A grant to create.
 #[derive(Debug, Clone)]
 pub struct NewGrant<'a> {

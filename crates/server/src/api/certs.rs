@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use qz_domain::access::OrgAction;
 use qz_domain::account::CodePurpose;
 use qz_domain::identity::IdentityStatus;
-use qz_pki::ca::Subject;
 use qz_pki::custody::cosign::{ServerShare, SignRequest, SignResponse};
 use qz_store::{CertRecord, Custody, NewCertificate, StoreError, TrailContext};
 
@@ -121,20 +120,9 @@ pub async fn reissue(
         .identity(&caller.user.id)
         .await?
         .ok_or_else(|| ApiError::not_found("identity"))?;
-    let id_number = state
-        .key
-        .open(&identity.id_sealed, &format!("identity:{}", caller.user.id))?;
-    let record = credentials::issue_hosted(
-        &state,
-        Some(&caller.user.id),
-        None,
-        Subject::Person {
-            name: identity.real_name.clone(),
-            id_number: Some(String::from_utf8(id_number.to_vec()).map_err(ApiError::internal)?),
-        },
-        &caller.context(),
-    )
-    .await?;
+    let subject = credentials::person_subject(&state, &caller.user.id, &identity)?;
+    let record =
+        credentials::issue_hosted(&state, Some(&caller.user.id), None, subject, &caller.context()).await?;
     Ok((StatusCode::CREATED, Json(out(record))))
 }
 
@@ -166,10 +154,7 @@ pub async fn reissue_org(
         &state,
         None,
         Some(&org.id),
-        Subject::Organization {
-            name: org.name.clone(),
-            credit_code: org.credit_code.clone(),
-        },
+        credentials::org_subject(&org),
         &caller.context(),
     )
     .await?;
@@ -313,17 +298,7 @@ pub async fn invite(
 }
 
 fn unhex(text: &str) -> ApiResult<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || text.len() > 16 * 1024 {
-        return Err(ApiError::invalid("expected hex"));
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .ok_or_else(|| ApiError::invalid("expected hex"))
-        })
-        .collect()
+    crate::secrets::unhex(text, 8 * 1024).ok_or_else(|| ApiError::invalid("expected hex"))
 }
 
 /// `POST /cosign/enrol` body.
@@ -449,13 +424,7 @@ pub async fn certify(
         .await?
         .filter(|i| i.status == IdentityStatus::Verified)
         .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "forbidden", "the identity is not verified"))?;
-    let id_number = state
-        .key
-        .open(&identity.id_sealed, &format!("identity:{}", key.user_id))?;
-    let subject = Subject::Person {
-        name: identity.real_name.clone(),
-        id_number: Some(String::from_utf8(id_number.to_vec()).map_err(ApiError::internal)?),
-    };
+    let subject = credentials::person_subject(&state, &key.user_id, &identity)?;
     let pki = state.pki.clone();
     let spki = csr.info.public_key.clone();
     let cert = tokio::task::spawn_blocking(move || pki.certify(&subject, spki, credentials::CERT_VALIDITY))

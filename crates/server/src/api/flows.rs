@@ -17,7 +17,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use qz_domain::account::CodePurpose;
 use qz_domain::flow::{
     Inbox, Party, SignerAction, SignerRef, SignerStatus, check_signers, check_title, deadline_end_of_day,
 };
@@ -25,10 +24,9 @@ use qz_domain::grant::check_note;
 use qz_domain::seal::{GrantRef, SealOwner};
 use qz_store::{Flow, FlowSummary, NewFlow, NewSigner, StoreError};
 
-use crate::api::accounts::use_code;
 use crate::api::auth::Caller;
 use crate::api::seals::visible_seal;
-use crate::api::stamp::{Placement, sign_with_marks, signer_for, signing_certificate};
+use crate::api::stamp::{Placement, confirmed_signer, seal_image, sign_with_marks};
 use crate::api::{ApiError, ApiResult, Body, PageOut};
 use crate::app::AppState;
 use crate::notify::Template;
@@ -432,16 +430,8 @@ pub async fn sign(
         .store
         .grants_of_user(&caller.user.id)
         .await?
-        .into_iter()
-        .map(|g| GrantRef {
-            id: g.id,
-            seal_id: g.seal_id,
-            grantee: g.grantee,
-            not_before: g.not_before,
-            not_after: g.not_after,
-            scope: g.scope,
-            revoked_at: g.revoked_at,
-        })
+        .iter()
+        .map(qz_store::Grant::as_ref)
         .collect();
     caller
         .actor
@@ -460,34 +450,16 @@ pub async fn sign(
             )));
         }
     }
-    if form.autosign {
-        let live = state
-            .store
-            .autosigns_of_user(&caller.user.id)
-            .await?
-            .iter()
-            .any(|g| g.as_ref().live(&caller.user.id, now));
-        if !live {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "auto-sign is not enabled (or has ended)",
-            ));
-        }
-    }
-    let cert = signing_certificate(&state, &caller, seal.as_ref().owner).await?;
-    let (key, identity) = signer_for(&state, &caller, &cert, form.autosign).await?;
-    if !form.autosign {
-        let code = form
-            .code
-            .as_deref()
-            .ok_or_else(|| ApiError::invalid("confirm with the SMS code (purpose sign), or use auto-sign"))?;
-        use_code(&state, CodePurpose::Sign, &caller.user.phone, code).await?;
-    }
-    let seal_png = state
-        .blobs
-        .get(&state.store.blob(&seal.blob_id).await?.sha256)
-        .await?;
+    let (key, identity) = confirmed_signer(
+        &state,
+        &caller,
+        seal.as_ref().owner,
+        form.autosign,
+        form.code.as_deref(),
+        now,
+    )
+    .await?;
+    let seal_png = seal_image(&state, &seal).await?;
     let key: Arc<dyn qz_pki::DocumentSigner> = Arc::from(key);
     let identity = Arc::new(identity);
     let seal_png = Arc::new(seal_png);

@@ -375,17 +375,7 @@ pub struct AutoSignForm {
 }
 
 fn unhex(text: &str) -> ApiResult<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || text.len() > 1024 {
-        return Err(ApiError::invalid("expected hex"));
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .ok_or_else(|| ApiError::invalid("expected hex"))
-        })
-        .collect()
+    crate::secrets::unhex(text, 512).ok_or_else(|| ApiError::invalid("expected hex"))
 }
 
 /// The escrow of a co-sign person's auto-sign: checks that the share completes the person's

@@ -385,10 +385,7 @@ pub async fn approve(
             &state,
             None,
             Some(&org.id),
-            qz_pki::ca::Subject::Organization {
-                name: org.name.clone(),
-                credit_code: org.credit_code.clone(),
-            },
+            crate::credentials::org_subject(&org),
             &caller.context(),
         )
         .await;

@@ -156,10 +156,8 @@ pub(crate) async fn signer_for(
             let server =
                 ServerShare::from_bytes(&state.key.open(&key.share_sealed, &format!("cosign:{key_id}"))?)
                     .map_err(ApiError::internal)?;
-            let public: Vec<u8> = (0..key.public_key.len())
-                .step_by(2)
-                .filter_map(|i| u8::from_str_radix(key.public_key.get(i..i + 2)?, 16).ok())
-                .collect();
+            let public = crate::secrets::unhex(&key.public_key, 65)
+                .ok_or_else(|| ApiError::internal("a stored co-sign public key is not hex"))?;
             let signer = JointSigner::new(client, server, &public).map_err(ApiError::internal)?;
             let certificate = x509_cert::Certificate::from_der(&cert.cert_der).map_err(ApiError::internal)?;
             let identity =
@@ -246,6 +244,50 @@ pub(crate) fn sign_with_marks(
     Ok([input, &tail].concat())
 }
 
+/// The intent check and the signer, shared by `/stamp` and flow signing (DESIGN §5): a live
+/// auto-sign grant, or the SMS code (purpose `sign`), which is spent last, once nothing else
+/// can refuse the signature; then the seal owner's certificate and key.
+pub(crate) async fn confirmed_signer(
+    state: &AppState,
+    caller: &Caller,
+    owner: SealOwner<'_>,
+    autosign: bool,
+    code: Option<&str>,
+    now: i64,
+) -> ApiResult<(Box<dyn DocumentSigner>, SignerIdentity)> {
+    if autosign {
+        let live = state
+            .store
+            .autosigns_of_user(&caller.user.id)
+            .await?
+            .iter()
+            .any(|g| g.as_ref().live(&caller.user.id, now));
+        if !live {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "auto-sign is not enabled (or has ended)",
+            ));
+        }
+    }
+    let cert = signing_certificate(state, caller, owner).await?;
+    let signer = signer_for(state, caller, &cert, autosign).await?;
+    if !autosign {
+        let code = code
+            .ok_or_else(|| ApiError::invalid("confirm with the SMS code (purpose sign), or use auto-sign"))?;
+        use_code(state, CodePurpose::Sign, &caller.user.phone, code).await?;
+    }
+    Ok(signer)
+}
+
+/// A seal's PNG.
+pub(crate) async fn seal_image(state: &AppState, seal: &qz_store::Seal) -> ApiResult<Vec<u8>> {
+    Ok(state
+        .blobs
+        .get(&state.store.blob(&seal.blob_id).await?.sha256)
+        .await?)
+}
+
 /// `POST /stamp`.
 pub async fn stamp(
     State(state): State<Arc<AppState>>,
@@ -271,16 +313,8 @@ pub async fn stamp(
         .store
         .grants_of_user(&caller.user.id)
         .await?
-        .into_iter()
-        .map(|g| GrantRef {
-            id: g.id,
-            seal_id: g.seal_id,
-            grantee: g.grantee,
-            not_before: g.not_before,
-            not_after: g.not_after,
-            scope: g.scope,
-            revoked_at: g.revoked_at,
-        })
+        .iter()
+        .map(qz_store::Grant::as_ref)
         .collect();
     let now = qz_store::now();
     caller
@@ -290,36 +324,19 @@ pub async fn stamp(
             qz_domain::Error::Hidden => ApiError::not_found("seal"),
             other => other.into(),
         })?;
-    if form.autosign {
-        let live = state
-            .store
-            .autosigns_of_user(&caller.user.id)
-            .await?
-            .iter()
-            .any(|g| g.as_ref().live(&caller.user.id, now));
-        if !live {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "auto-sign is not enabled (or has ended)",
-            ));
-        }
-    }
-    let cert = signing_certificate(&state, &caller, seal.as_ref().owner).await?;
-    let (key, identity) = signer_for(&state, &caller, &cert, form.autosign).await?;
-    // The code is spent last, once nothing else can refuse the stamp before signing.
-    if !form.autosign {
-        let code = form
-            .code
-            .as_deref()
-            .ok_or_else(|| ApiError::invalid("confirm with the SMS code (purpose sign), or use auto-sign"))?;
-        use_code(&state, CodePurpose::Sign, &caller.user.phone, code).await?;
-    }
+    let (key, identity) = confirmed_signer(
+        &state,
+        &caller,
+        seal.as_ref().owner,
+        form.autosign,
+        form.code.as_deref(),
+        now,
+    )
+    .await?;
+    let certificate_serial =
+        crate::secrets::hex(identity.certificate.tbs_certificate().serial_number().as_bytes());
     let input = state.blobs.get(&info.sha256).await?;
-    let seal_png = state
-        .blobs
-        .get(&state.store.blob(&seal.blob_id).await?.sha256)
-        .await?;
+    let seal_png = seal_image(&state, &seal).await?;
     let placements = [Placement {
         page: form.page,
         x: form.x,
@@ -374,7 +391,7 @@ pub async fn stamp(
             blob_id: blob.id,
             sha256,
             record,
-            certificate_serial: cert.serial,
+            certificate_serial,
         }),
     ))
 }

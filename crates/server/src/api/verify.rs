@@ -116,13 +116,7 @@ pub async fn revoke_document(
     let entry = state
         .store
         .revoke_document(&flow, idx, reason, &caller.context())
-        .await
-        .map_err(|err| -> ApiError {
-            match err {
-                qz_store::StoreError::Rule(rule) => rule.into(),
-                other => other.into(),
-            }
-        })?;
+        .await?;
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
