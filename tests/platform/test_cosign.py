@@ -221,3 +221,58 @@ def test_enrolling_key_signs_only_its_request(platform: Platform):
     assert r.status_code == 400, r.text
     status = requests.get(platform.server.url(f"/api/v1/cosign/keys/{key_id}"), timeout=30)
     assert status.json()["status"] == "enrolling"
+
+
+def test_flow_confirmed_on_the_phone(qz: Path, platform: Platform, pki: Path, tmp_path: Path):
+    """Without auto-sign, signing a flow with a co-sign certificate waits for the phone: the
+    request answers 202 with a pending signature, the phone (`qz cosign confirm`, the password
+    as intent) runs the protocol per document and hands the values back; the flow completes
+    and the SM2 signature verifies. The completion report names the method."""
+    person = platform.verified_user("许手机")
+    enrol(qz, platform, invite(person), tmp_path / "phone", PASSWORD_1)
+    blob = upload_pdf(platform, person)
+    seal = next(s for s in person.api.ok("GET", "/me/seals") if s["is_default"])
+    flow = person.api.ok("POST", "/flows", {
+        "title": "协同签署流程", "documents": [{"blob_id": blob["id"], "name": "合同.pdf"}],
+        "signers": [{"user_id": person.id,
+                     "positions": [{"document": 0, "page": 1, "x": 100, "y": 100, "width": 90}]}],
+    }, status=201)
+    fid = flow["id"]
+    r = person.api.post(f"/flows/{fid}/sign", {"seal_id": seal["id"]})
+    assert r.status_code == 202, r.text
+    pending = r.json()
+    assert pending["method"] == "cosign" and pending["status"] == "pending", pending
+    listed = person.api.ok("GET", "/me/pending-signatures")
+    assert [p["id"] for p in listed] == [pending["id"]], listed
+
+    env = {**os.environ, "QZ_SESSION": person.api.s.cookies.get("qz_session"),
+           "QZ_CSRF": person.api.csrf}
+    base = [qz, "cosign", "confirm", "--key", tmp_path / "phone", "--password-env",
+            "QZ_CERT_PASSWORD", "--session-env", "QZ_SESSION", "--csrf-env", "QZ_CSRF"]
+    wrong = run(base, env={**env, "QZ_CERT_PASSWORD": PASSWORD_2})
+    assert wrong.returncode != 0 and "password" in wrong.stderr, wrong.stderr
+    assert person.api.ok("GET", f"/flows/{fid}")["status"] == "in_progress"
+    ok = run(base, env={**env, "QZ_CERT_PASSWORD": PASSWORD_1})
+    assert ok.returncode == 0, ok.stderr
+    done = person.api.ok("GET", f"/flows/{fid}")
+    assert done["status"] == "completed", done
+    assert person.api.ok("GET", "/me/pending-signatures") == []
+
+    pdf = person.api.get(f"/flows/{fid}/documents/0").content
+    path = tmp_path / "flow.pdf"
+    path.write_bytes(pdf)
+    report = json.loads(run([qz, "verify", "--json", "--trust", pki / "root.pem", path]).stdout)
+    assert report["verdict"] == "VALID", report
+    [signature] = report["signatures"]
+    assert signature["signature_algorithm"] == "sm2-with-sm3", signature
+    assert signature["signer"]["common_name"] == "许手机", signature
+    assert signature["timestamp"] is not None, signature
+    actions = [e["action"] for e in person.api.ok("GET", f"/flows/{fid}/trail")]
+    assert "signature.pending" in actions and "signature.done" in actions, actions
+
+    summary = person.api.get(f"/flows/{fid}/report")
+    assert summary.status_code == 200, summary.text
+    (tmp_path / "report.pdf").write_bytes(summary.content)
+    text = subprocess.run(["pdftotext", tmp_path / "report.pdf", "-"], capture_output=True,
+                          text=True).stdout
+    assert "协同签名" in text.replace(" ", ""), text[:2000]

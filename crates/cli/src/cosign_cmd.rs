@@ -12,6 +12,8 @@ use qz_pki::custody::cosign::{ClientShare, SignRequest, SignResponse};
 use qz_pki::custody::remote::RemoteSigner;
 use qz_pki::{SignerIdentity, load_certificates};
 
+use crate::session::{Session, SessionArgs, hex, unhex};
+
 #[derive(Debug, Subcommand)]
 pub enum CosignCommand {
     /// Create a split SM2 key with the server and get a certificate for the joint key: writes
@@ -20,6 +22,9 @@ pub enum CosignCommand {
     Enroll(EnrollArgs),
     /// Sign a PDF with a split key (invisible signature; the password is the intent).
     Sign(SignArgs),
+    /// Confirm the platform's pending flow signatures with the certificate password (the
+    /// mini-program's 待确认 list): each document is signed through the protocol and handed back.
+    Confirm(ConfirmArgs),
     /// Turn on auto-sign on the platform (W 5): the share is opened with the certificate
     /// password and handed to the server for the window, so it can sign without the phone.
     Autosign(AutosignArgs),
@@ -33,15 +38,26 @@ pub struct AutosignArgs {
     /// Environment variable with the certificate password.
     #[arg(long)]
     password_env: String,
-    /// Environment variable with the platform session token (the `qz_session` cookie).
-    #[arg(long)]
-    session_env: String,
-    /// Environment variable with the session's CSRF token.
-    #[arg(long)]
-    csrf_env: String,
+    #[command(flatten)]
+    session: SessionArgs,
     /// Hours (default 24, at most 4320).
     #[arg(long)]
     hours: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// The prefix given to `enroll --code`.
+    #[arg(long)]
+    key: PathBuf,
+    /// Environment variable with the certificate password.
+    #[arg(long)]
+    password_env: String,
+    #[command(flatten)]
+    session: SessionArgs,
+    /// Only this pending signature (default: every one waiting).
+    #[arg(long)]
+    pending: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -96,19 +112,6 @@ fn legacy_routes() -> String {
     "/pki/cosign".into()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Result<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(text.get(i..i + 2).unwrap_or("zz"), 16).context("bad hex from the server")
-        })
-        .collect()
-}
-
 fn post_json<T: Serialize, R: for<'de> Deserialize<'de>>(url: &str, body: &T) -> Result<R> {
     let body = serde_json::to_vec(body)?;
     let response = crate::ltv::post(url, "application/json", &body)?;
@@ -135,6 +138,7 @@ fn cosign(
     public: &[u8],
     message: &[u8],
     csr_info: bool,
+    session: Option<&Session>,
 ) -> Result<Vec<u8>> {
     #[derive(Serialize)]
     struct Body<'a> {
@@ -146,14 +150,17 @@ fn cosign(
         csr_info: Option<String>,
     }
     let (nonce, request) = share.start(public, message)?;
-    let response: SignResponse = post_json(
-        &format!("{routes}/sign"),
-        &Body {
-            key_id,
-            request: &request,
-            csr_info: csr_info.then(|| hex(message)),
-        },
-    )?;
+    let body = Body {
+        key_id,
+        request: &request,
+        csr_info: csr_info.then(|| hex(message)),
+    };
+    let response: SignResponse = match session {
+        Some(session) => {
+            serde_json::from_str(&session.post(&format!("{routes}/sign"), &serde_json::to_value(&body)?)?)?
+        }
+        None => post_json(&format!("{routes}/sign"), &body)?,
+    };
     Ok(share.finish(nonce, &request, &response, public)?)
 }
 
@@ -213,7 +220,15 @@ pub fn run(command: CosignCommand) -> Result<()> {
                 public_key: spki_for(&public)?,
                 attributes: Default::default(),
             };
-            let signature = cosign(&base, &enrolled.key_id, &share, &public, &info.to_der()?, true)?;
+            let signature = cosign(
+                &base,
+                &enrolled.key_id,
+                &share,
+                &public,
+                &info.to_der()?,
+                true,
+                None,
+            )?;
             let csr = x509_cert::request::CertReq {
                 info,
                 algorithm: spki::AlgorithmIdentifierOwned {
@@ -272,32 +287,68 @@ pub fn run(command: CosignCommand) -> Result<()> {
                 &password(&args.password_env)?,
             )
             .context("wrong certificate password, or a damaged share")?;
-            let env = |var: &str| {
-                std::env::var(var).with_context(|| format!("environment variable {var} is not set"))
-            };
             let body = serde_json::json!({
                 "hours": args.hours,
                 "key_id": enrolment.key_id,
                 "client_share": hex(&share.to_bytes()),
             });
-            let url = format!("{}/api/v1/me/autosign", enrolment.server);
-            let mut response = ureq::Agent::config_builder()
-                .timeout_global(Some(std::time::Duration::from_secs(20)))
-                .http_status_as_error(false)
-                .build()
-                .new_agent()
-                .post(&url)
-                .header("Content-Type", "application/json")
-                .header("Cookie", format!("qz_session={}", env(&args.session_env)?))
-                .header("X-CSRF-Token", env(&args.csrf_env)?)
-                .send(serde_json::to_vec(&body)?.as_slice())
-                .with_context(|| format!("cannot reach {url}"))?;
-            let status = response.status();
-            let text = response.body_mut().read_to_string().unwrap_or_default();
-            if !status.is_success() {
-                bail!("{url}: {status}: {text}");
-            }
+            let session = Session::from_env(&args.session)?;
+            let text = session.post(&format!("{}/api/v1/me/autosign", enrolment.server), &body)?;
             crate::print_out(&format!("{text}\n"));
+        }
+        CosignCommand::Confirm(args) => {
+            #[derive(Deserialize)]
+            struct Document {
+                idx: i64,
+                to_be_signed: String,
+            }
+            #[derive(Deserialize)]
+            struct Pending {
+                id: String,
+                method: String,
+                documents: Vec<Document>,
+            }
+            let enrolment: Enrolment =
+                serde_json::from_slice(&std::fs::read(with_extension(&args.key, "json"))?)?;
+            // Opening the share with the password is the signing intent.
+            let share = ClientShare::open(
+                &std::fs::read(with_extension(&args.key, "share"))?,
+                &password(&args.password_env)?,
+            )?;
+            let public = unhex(&enrolment.public_key)?;
+            let session = Session::from_env(&args.session)?;
+            let api = format!("{}/api/v1", enrolment.server);
+            let pending: Vec<Pending> = match &args.pending {
+                Some(id) => vec![serde_json::from_str(
+                    &session.get(&format!("{api}/pending-signatures/{id}"))?,
+                )?],
+                None => serde_json::from_str(&session.get(&format!("{api}/me/pending-signatures"))?)?,
+            };
+            let mut confirmed = 0;
+            for item in pending.iter().filter(|p| p.method == "cosign") {
+                let mut signatures = Vec::new();
+                for doc in &item.documents {
+                    let signature = cosign(
+                        &format!("{}{}", enrolment.server, enrolment.routes),
+                        &enrolment.key_id,
+                        &share,
+                        &public,
+                        &unhex(&doc.to_be_signed)?,
+                        false,
+                        Some(&session),
+                    )?;
+                    signatures.push(serde_json::json!({ "idx": doc.idx, "signature": hex(&signature) }));
+                }
+                let flow = session.post(
+                    &format!("{api}/pending-signatures/{}/finish", item.id),
+                    &serde_json::json!({ "signatures": signatures }),
+                )?;
+                crate::print_out(&format!("{flow}\n"));
+                confirmed += 1;
+            }
+            if confirmed == 0 {
+                bail!("no signature is waiting for this phone");
+            }
         }
         CosignCommand::Sign(args) => {
             let enrolment: Enrolment =
@@ -340,6 +391,7 @@ pub fn run(command: CosignCommand) -> Result<()> {
                 &public,
                 &prepared.to_be_signed()?,
                 false,
+                None,
             )?;
             let tail = prepared.finish(
                 &signature,

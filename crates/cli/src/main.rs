@@ -7,7 +7,9 @@ mod ltv;
 mod pki_cmd;
 mod seal_cmd;
 mod serve_cmd;
+mod session;
 mod sign_cmd;
+mod token_cmd;
 mod verify_cmd;
 
 use std::process::ExitCode;
@@ -53,6 +55,9 @@ enum Command {
     /// Two-party SM2 signing: the phone's half (enroll, sign).
     #[command(subcommand)]
     Cosign(cosign_cmd::CosignCommand),
+    /// The local helper for a token (Ukey) certificate on the platform: enroll, sign-pending.
+    #[command(subcommand)]
+    Token(token_cmd::TokenCommand),
     /// Operator commands on the platform's database (verify-trail).
     #[command(subcommand)]
     Admin(admin_cmd::AdminCommand),
@@ -87,6 +92,7 @@ fn main() -> ExitCode {
         }
         Command::Seal(command) => seal_cmd::run(command).map(|()| ExitCode::SUCCESS),
         Command::Cosign(command) => cosign_cmd::run(command).map(|()| ExitCode::SUCCESS),
+        Command::Token(command) => token_cmd::run(command).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => sign_cmd::bench(args).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -96,6 +96,14 @@ pub struct ServeArgs {
     /// national profile).
     #[arg(long, env = "QZ_CA_PROFILE")]
     ca_profile: Option<String>,
+    /// CJK font for the documents the platform writes (completion reports): PATH or PATH:INDEX
+    /// (default: the first of wqy-zenhei, wqy-microhei, Noto CJK found).
+    #[arg(long, env = "QZ_FONT")]
+    font: Option<String>,
+    /// Word to PDF converter (LibreOffice): the `soffice` program (default: soffice or
+    /// libreoffice on PATH; "none" turns conversion off).
+    #[arg(long, env = "QZ_OFFICE")]
+    office: Option<String>,
 }
 
 /// The config file: the same settings as the flags.
@@ -124,10 +132,14 @@ struct FileConfig {
     identity_key: Option<String>,
     person_custody: Option<String>,
     ca_profile: Option<String>,
+    font: Option<String>,
+    office: Option<String>,
 }
 
 const KNOWN_VARIABLES: &[&str] = &[
     "QZ_CONFIG",
+    "QZ_FONT",
+    "QZ_OFFICE",
     "QZ_DATA_DIR",
     "QZ_LISTEN",
     "QZ_DATABASE_URL",
@@ -276,7 +288,27 @@ fn merge(args: ServeArgs) -> Result<Settings> {
         Some("sm2") => CaProfile::Sm2,
         Some(other) => bail!("ca_profile {other:?} must be intl or sm2 (QZ_CA_PROFILE)"),
     };
+    let font = match args.font.or(file.font) {
+        Some(spec) => {
+            let (path, index) = match spec.rsplit_once(':') {
+                Some((path, index)) if !index.is_empty() && index.chars().all(|c| c.is_ascii_digit()) => {
+                    (PathBuf::from(path), Some(index.parse::<u32>()?))
+                }
+                _ => (PathBuf::from(&spec), None),
+            };
+            qz_pdf::Font::load_file(&path, index).with_context(|| format!("font {spec} (QZ_FONT)"))?;
+            Some((path, index))
+        }
+        None => None,
+    };
+    let office = match args.office.or(file.office).as_deref() {
+        Some("none") => None,
+        Some(program) => Some(PathBuf::from(program)),
+        None => ["soffice", "libreoffice"].iter().find_map(|name| which(name)),
+    };
     let server = ServerConfig {
+        font,
+        office,
         person_custody,
         base_url: base_url.clone(),
         session_ttl,
@@ -454,4 +486,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
         eprintln!("qz: stopped");
         anyhow::Ok(())
     })
+}
+
+/// A program on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
 }

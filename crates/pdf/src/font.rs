@@ -99,15 +99,30 @@ impl Font {
     /// Embeds the glyphs of `text` and returns the Type0 font object number and the hex string
     /// (CIDs) to show with `Tj`.
     pub(crate) fn embed(&self, text: &str, update: &mut Update) -> Result<(u32, Vec<u8>), PdfError> {
-        let shaped = self.shape(text)?;
+        let (id, mut shown) = self.embed_many(&[text], update)?;
+        Ok((id, shown.pop().unwrap_or_default()))
+    }
+
+    /// Embeds one subset covering every text of `texts`; the CIDs of each, in order.
+    pub(crate) fn embed_many(
+        &self,
+        texts: &[&str],
+        update: &mut impl ObjectSink,
+    ) -> Result<(u32, Vec<Vec<u8>>), PdfError> {
         let mut remapper = GlyphRemapper::new();
         let mut by_cid: BTreeMap<u16, (char, f64)> = BTreeMap::new();
-        let mut shown = Vec::with_capacity(shaped.len() * 2);
-        for (c, glyph, advance) in &shaped {
-            let cid = remapper.remap(*glyph);
-            by_cid.insert(cid, (*c, *advance));
-            shown.extend_from_slice(&cid.to_be_bytes());
+        let mut all_shown = Vec::with_capacity(texts.len());
+        for text in texts {
+            let shaped = self.shape(text)?;
+            let mut shown = Vec::with_capacity(shaped.len() * 2);
+            for (c, glyph, advance) in &shaped {
+                let cid = remapper.remap(*glyph);
+                by_cid.insert(cid, (*c, *advance));
+                shown.extend_from_slice(&cid.to_be_bytes());
+            }
+            all_shown.push(shown);
         }
+        let shown = all_shown;
         let subset = subsetter::subset(&self.data, self.index, &remapper)
             .map_err(|e| PdfError::Font(format!("cannot subset font: {e:?}")))?;
 
@@ -129,7 +144,7 @@ impl Font {
         } else {
             file_dict.set("Length1", Object::Integer(subset.len() as i64));
         }
-        let file_id = update.add(&Object::Stream(compressed_stream(file_dict, &subset)?))?;
+        let file_id = update.add_object(Object::Stream(compressed_stream(file_dict, &subset)?))?;
 
         let mut descriptor = Dictionary::new();
         descriptor.set("Type", Object::Name(b"FontDescriptor".to_vec()));
@@ -153,7 +168,7 @@ impl Font {
             if self.cff { "FontFile3" } else { "FontFile2" },
             Object::Reference((file_id, 0)),
         );
-        let descriptor_id = update.add(&Object::Dictionary(descriptor))?;
+        let descriptor_id = update.add_object(Object::Dictionary(descriptor))?;
 
         let mut widths = Vec::new();
         for (cid, (_, advance)) in &by_cid {
@@ -182,9 +197,9 @@ impl Font {
         if !self.cff {
             cid_font.set("CIDToGIDMap", Object::Name(b"Identity".to_vec()));
         }
-        let cid_font_id = update.add(&Object::Dictionary(cid_font))?;
+        let cid_font_id = update.add_object(Object::Dictionary(cid_font))?;
 
-        let to_unicode_id = update.add(&Object::Stream(compressed_stream(
+        let to_unicode_id = update.add_object(Object::Stream(compressed_stream(
             Dictionary::new(),
             to_unicode_cmap(&by_cid).as_bytes(),
         )?))?;
@@ -199,8 +214,74 @@ impl Font {
             Object::Array(vec![Object::Reference((cid_font_id, 0))]),
         );
         type0.set("ToUnicode", Object::Reference((to_unicode_id, 0)));
-        let font_id = update.add(&Object::Dictionary(type0))?;
+        let font_id = update.add_object(Object::Dictionary(type0))?;
         Ok((font_id, shown))
+    }
+}
+
+/// Fonts tried in order by [`Font::system_cjk`]: TrueType outlines first (they embed as
+/// CIDFontType2, which every viewer renders), then the Noto CJK collections.
+pub const CJK_FONT_CANDIDATES: &[&str] = &[
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
+];
+
+/// Characters a font must have to be of use for Chinese text.
+const NEEDED: &str = "0123456789年月日签署";
+
+impl Font {
+    /// Loads a font file, face `index` of a collection or, without one, its simplified Chinese
+    /// face (in the Noto CJK collections it is not the first); refuses a font that lacks common
+    /// Chinese characters.
+    pub fn load_file(path: &std::path::Path, index: Option<u32>) -> Result<Self, PdfError> {
+        let data = std::fs::read(path).map_err(|e| PdfError::Font(format!("{}: {e}", path.display())))?;
+        let faces = ttf_parser::fonts_in_collection(&data).unwrap_or(1);
+        let index = index.unwrap_or_else(|| {
+            (0..faces)
+                .find(|&i| {
+                    ttf_parser::Face::parse(&data, i).is_ok_and(|face| {
+                        face.names().into_iter().any(|n| {
+                            n.name_id == ttf_parser::name_id::FAMILY
+                                && n.to_string().is_some_and(|s| s.ends_with(" SC"))
+                        })
+                    })
+                })
+                .unwrap_or(0)
+        });
+        let font = Font::from_bytes(data, index)?;
+        font.text_width(NEEDED, 10.0)?;
+        Ok(font)
+    }
+
+    /// The first usable CJK font of [`CJK_FONT_CANDIDATES`] on this machine.
+    pub fn system_cjk() -> Option<Self> {
+        CJK_FONT_CANDIDATES
+            .iter()
+            .map(std::path::Path::new)
+            .filter(|p| p.exists())
+            .find_map(|p| Font::load_file(p, None).ok())
+    }
+}
+
+/// Where new objects go: an incremental update, or a document written from scratch.
+pub(crate) trait ObjectSink {
+    /// Adds `object` under a fresh number.
+    fn add_object(&mut self, object: Object) -> Result<u32, PdfError>;
+}
+
+impl ObjectSink for Update {
+    fn add_object(&mut self, object: Object) -> Result<u32, PdfError> {
+        self.add(&object)
+    }
+}
+
+impl ObjectSink for lopdf::Document {
+    fn add_object(&mut self, object: Object) -> Result<u32, PdfError> {
+        Ok(lopdf::Document::add_object(self, object).0)
     }
 }
 

@@ -27,6 +27,7 @@ mod error;
 mod font;
 mod geometry;
 pub mod raw;
+mod report;
 mod sign;
 mod writer;
 
@@ -36,6 +37,7 @@ pub use dss::ValidationData;
 pub use error::PdfError;
 pub use font::Font;
 pub use geometry::{PageGeometry, Rect, Rotation};
+pub use report::{ReportLine, text_document};
 pub use sign::{PreparedSignature, SignatureOptions, SubFilter};
 
 /// Entry points for fuzz targets and their seed replay; not a stable API.

@@ -84,7 +84,7 @@ pub struct PreparedSignature {
 /// Width reserved for each ByteRange number: enough for files up to 10 GB.
 const BYTE_RANGE_DIGITS: usize = 10;
 
-fn text_string(text: &str) -> Object {
+pub(crate) fn text_string(text: &str) -> Object {
     let bytes = encode_text_string(text);
     if text.is_ascii() {
         Object::String(bytes, StringFormat::Literal)

@@ -61,6 +61,13 @@ pub struct AppState {
     /// instead of signing the same version and re-signing after losing the compare-and-set
     /// (which still guards across instances).
     pub document_locks: DocumentLocks,
+    /// Seal images decoded and compressed for stamping, by image SHA-256.
+    pub seal_pictures:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<crate::api::stamp::SealPicture>>>,
+    /// Word conversions at once (LibreOffice is heavy).
+    pub office_jobs: tokio::sync::Semaphore,
+    /// The CJK font for reports, loaded on first use (`None` inside: none installed).
+    report_font: std::sync::OnceLock<Option<Arc<qz_pdf::Font>>>,
     /// Requests served, for `/metrics`.
     requests: AtomicU64,
     /// Responses with a 5xx status.
@@ -68,6 +75,19 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The font for the documents the platform writes.
+    pub fn report_font(&self) -> Option<Arc<qz_pdf::Font>> {
+        self.report_font
+            .get_or_init(|| {
+                let font = match &self.config.font {
+                    Some((path, index)) => qz_pdf::Font::load_file(path, *index).ok(),
+                    None => qz_pdf::Font::system_cjk(),
+                };
+                font.map(Arc::new)
+            })
+            .clone()
+    }
+
     /// State over its parts.
     pub fn new(
         store: Store,
@@ -77,6 +97,9 @@ impl AppState {
         pki: Arc<PkiServices>,
     ) -> Self {
         AppState {
+            report_font: std::sync::OnceLock::new(),
+            office_jobs: tokio::sync::Semaphore::new(1),
+            seal_pictures: std::sync::Mutex::new(std::collections::HashMap::new()),
             pki,
             image_jobs: tokio::sync::Semaphore::new(2),
             document_locks: DocumentLocks::default(),

@@ -86,6 +86,10 @@ pub struct ServerConfig {
     /// Where persons' keys live: `None` picks co-signing when the CA issues SM2 keys (the
     /// national profile) and hosted keys otherwise.
     pub person_custody: Option<qz_store::Custody>,
+    /// CJK font file (and face) for reports; `None`: the first system CJK font found.
+    pub font: Option<(std::path::PathBuf, Option<u32>)>,
+    /// LibreOffice's `soffice`, to convert Word files to PDF; `None`: conversion is off.
+    pub office: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +105,8 @@ impl Default for ServerConfig {
             messages_per_hour: 20,
             trust_proxy: false,
             person_custody: None,
+            font: None,
+            office: None,
         }
     }
 }

@@ -241,7 +241,9 @@ pub async fn ensure_person(state: &AppState, user_id: &str, context: &TrailConte
     }
     // Only the first certificate comes by itself: after a revocation the person asks for a
     // new one (re-issue with an SMS code), so a revoked key is never replaced silently.
-    if person_custody(state) == Custody::Hosted && !state.store.has_certificate(Some(user_id), None).await? {
+    // Guests have no phone app to hold a co-sign share: theirs is always hosted.
+    let hosted = person_custody(state) == Custody::Hosted || state.store.user(user_id).await?.guest;
+    if hosted && !state.store.has_certificate(Some(user_id), None).await? {
         let subject = person_subject(state, user_id, &identity)?;
         let issued = issue_hosted_if(state, Some(user_id), None, subject, true, context).await;
         match issued {

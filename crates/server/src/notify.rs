@@ -60,6 +60,15 @@ pub enum Template<'a> {
         /// Seal name.
         seal: &'a str,
     },
+    /// An unregistered signer's turn: the SMS with their single-use link.
+    GuestLink {
+        /// Flow title.
+        title: &'a str,
+        /// Who sent it.
+        initiator: &'a str,
+        /// The link.
+        url: &'a str,
+    },
     /// A request waits for this recipient's decision.
     RequestWaiting {
         /// Kind.
@@ -117,6 +126,7 @@ impl Template<'_> {
             Template::SealGranted { .. } => "seal_granted",
             Template::FlowWaiting { .. } => "flow_waiting",
             Template::FlowEnded { .. } => "flow_ended",
+            Template::GuestLink { .. } => "guest_link",
         }
     }
 
@@ -186,6 +196,14 @@ impl Template<'_> {
                     kind_en(kind),
                     reason.map(|r| format!(": {r}")).unwrap_or_default()
                 ),
+            ),
+            (Template::GuestLink { title, initiator, url }, false) => (
+                "待您签署".into(),
+                format!("【签章】{initiator}邀请您签署「{title}」，请点击链接查看并签署：{url} 链接仅限本人使用一次，请勿转发。"),
+            ),
+            (Template::GuestLink { title, initiator, url }, true) => (
+                "Please sign".into(),
+                format!("[Qianzhang] {initiator} asks you to sign \"{title}\": {url} The link works once and only for you; do not forward it."),
             ),
             (Template::FlowWaiting { title }, false) => (
                 "待我签署".into(),

@@ -64,6 +64,8 @@ pub struct PkiServices {
     issuing_der: Vec<u8>,
     tsa: ServiceKey,
     ocsp: ServiceKey,
+    /// Signs the documents the platform itself writes (completion reports).
+    documents: ServiceKey,
     cache: RwLock<RevocationCache>,
     /// Last CRL number handed out: CRL numbers must grow strictly (RFC 5280 5.2.3).
     crl_number: std::sync::atomic::AtomicU64,
@@ -87,6 +89,7 @@ fn load_or_issue(
     if !cert_path.exists() || !key_path.exists() {
         let label = match kind {
             CertificateKind::TimeStamping => "Time Stamping Authority",
+            CertificateKind::Signing => "Platform",
             _ => "OCSP Responder",
         };
         let (cert, key) = ca.issue(
@@ -146,6 +149,7 @@ impl PkiServices {
             .map_err(|e| ServiceError::Io(format!("{}: {e}", services.display())))?;
         let tsa = load_or_issue(&mut ca, &services, "tsa", CertificateKind::TimeStamping)?;
         let ocsp = load_or_issue(&mut ca, &services, "ocsp", CertificateKind::OcspResponder)?;
+        let documents = load_or_issue(&mut ca, &services, "platform", CertificateKind::Signing)?;
         let ca = CertificateAuthority::open(dir)?;
         Ok(PkiServices {
             dir: dir.to_path_buf(),
@@ -154,6 +158,7 @@ impl PkiServices {
             issuing: ca.issuing.clone(),
             tsa,
             ocsp,
+            documents,
             cache: RwLock::new(RevocationCache::default()),
             crl_number: std::sync::atomic::AtomicU64::new(0),
             ca,
@@ -256,7 +261,12 @@ impl PkiServices {
         Certificate::from_der(&self.root_der).map_err(PkiError::from)
     }
 
-    /// The TSA certificate and chain.
+    /// The key and certificate the platform signs its own documents with (completion reports).
+    pub fn platform_signer(&self) -> (&PrivateKey, &SignerIdentity) {
+        (&self.documents.key, &self.documents.identity)
+    }
+
+    /// The TSA's certificate and chain.
     pub fn tsa_identity(&self) -> &SignerIdentity {
         &self.tsa.identity
     }

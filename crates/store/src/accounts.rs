@@ -37,9 +37,12 @@ pub struct User {
     pub disabled: bool,
     /// Unix seconds.
     pub created_at: i64,
+    /// An account the platform made for an unregistered signer (no password; signs through
+    /// SMS links only).
+    pub guest: bool,
 }
 
-const USER_COLUMNS: &str = "id, phone, name, email, password_hash, platform_admin, failed_logins, locked_until, locale, disabled, created_at";
+const USER_COLUMNS: &str = "id, phone, name, email, password_hash, platform_admin, failed_logins, locked_until, locale, disabled, created_at, guest";
 
 fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     Ok(User {
@@ -54,6 +57,7 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         locale: row.try_get(8)?,
         disabled: row.try_get::<i64, _>(9)? != 0,
         created_at: row.try_get(10)?,
+        guest: row.try_get::<i64, _>(11)? != 0,
     })
 }
 
@@ -70,6 +74,8 @@ pub struct Session {
     pub acting_for: Option<String>,
     /// Unix seconds.
     pub expires_at: i64,
+    /// A guest session opened by an SMS link: the one flow it may act on.
+    pub scope: Option<String>,
 }
 
 /// The result of checking a one-time code.
@@ -355,8 +361,8 @@ impl Store {
     pub async fn create_session(&self, session: &Session, context: &TrailContext) -> Result<(), StoreError> {
         let mut tx = begin_write(self).await?;
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, csrf, acting_for, created_at, expires_at, ip, user_agent) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO sessions (id, user_id, csrf, acting_for, created_at, expires_at, ip, user_agent, scope) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&session.id)
         .bind(&session.user_id)
@@ -366,6 +372,7 @@ impl Store {
         .bind(session.expires_at)
         .bind(context.ip.clone())
         .bind(context.user_agent.clone())
+        .bind(session.scope.clone())
         .execute(&mut *tx)
         .await?;
         append_event(
@@ -383,7 +390,7 @@ impl Store {
     /// A live session by id, with its user.
     pub async fn session(&self, id: &str) -> Result<(Session, User), StoreError> {
         let row = sqlx::query(
-            "SELECT id, user_id, csrf, acting_for, expires_at FROM sessions WHERE id = $1 AND expires_at > $2",
+            "SELECT id, user_id, csrf, acting_for, expires_at, scope FROM sessions WHERE id = $1 AND expires_at > $2",
         )
         .bind(id)
         .bind(now())
@@ -396,6 +403,7 @@ impl Store {
             csrf: row.try_get(2)?,
             acting_for: row.try_get(3)?,
             expires_at: row.try_get(4)?,
+            scope: row.try_get(5)?,
         };
         let user = self.user(&session.user_id).await?;
         Ok((session, user))

@@ -21,6 +21,8 @@ pub enum Custody {
     Hosted,
     /// Split between the person's phone and the server (协同签名).
     Cosign,
+    /// On the person's token (Ukey); the server never sees the key.
+    Token,
 }
 
 impl Custody {
@@ -29,6 +31,7 @@ impl Custody {
         match self {
             Custody::Hosted => "hosted",
             Custody::Cosign => "cosign",
+            Custody::Token => "token",
         }
     }
 
@@ -36,6 +39,7 @@ impl Custody {
         match text {
             "hosted" => Ok(Custody::Hosted),
             "cosign" => Ok(Custody::Cosign),
+            "token" => Ok(Custody::Token),
             other => Err(StoreError::Corrupt(format!("custody {other:?}"))),
         }
     }

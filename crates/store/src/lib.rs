@@ -15,9 +15,11 @@ pub mod blobs;
 mod certs;
 mod flows;
 mod grants;
+mod guests;
 mod http;
 mod orgs;
 mod outbox;
+mod pending;
 mod seals;
 mod stamps;
 mod trail;
@@ -32,9 +34,11 @@ pub use accounts::{CodeCheck, Identity, NewIdentity, Session, User};
 pub use certs::{CertRecord, CertStatusRow, CosignKey, Custody, NewCertificate, REASON_SUPERSEDED};
 pub use flows::{Flow, FlowDocument, FlowSigner, FlowSummary, NewFlow, NewSigner, RevokedDocument};
 pub use grants::{AutoSignGrant, AutoSignUse, Grant, GrantRequest, NewGrant};
+pub use guests::{FlowFailure, GuestLink, NO_PASSWORD};
 pub use http::{IdempotencyBegin, StoredResponse};
 pub use orgs::{Member, NewOrg, Org, Request, RequestFilter, RequestKind};
 pub use outbox::{Message, NewMessage};
+pub use pending::{NewPending, PendingDocument, PendingSignature};
 pub use seals::{NewSeal, Seal, SealStats, SealUse, StampRecord, china_day};
 
 /// Errors of the store.
@@ -192,7 +196,7 @@ pub fn new_id() -> String {
     id
 }
 
-fn is_unique_violation(err: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error().is_some_and(|e| e.is_unique_violation())
 }
 
@@ -312,6 +316,33 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Sets an installation setting (replacing its value) and records who changed it.
+    pub async fn put_setting(
+        &self,
+        name: &str,
+        value: &str,
+        context: &TrailContext,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(self).await?;
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+        trail::append_event(
+            &mut tx,
+            &format!("setting:{name}"),
+            "setting.changed",
+            value,
+            context,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Sets an installation setting if it is not set yet; returns the value in force.

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod suite_flows;
+mod suite_parties;
 mod suite_seals;
 
 use qz_domain::org::{OrgRole, RequestStatus};
@@ -51,6 +52,7 @@ async fn suite(store: &Store) {
     idempotency(store).await;
     suite_seals::seals(store, &context).await;
     suite_flows::flows(store, &context).await;
+    suite_parties::parties(store, &context).await;
     let checked = store.verify_trail().await.unwrap();
     assert!(checked > 10, "{checked}");
 
@@ -159,6 +161,7 @@ async fn accounts(store: &Store, user_id: &str, context: &TrailContext) {
             csrf: "c".into(),
             acting_for: None,
             expires_at: qz_store::now() + 60,
+            scope: None,
         };
         store.create_session(&session, context).await.unwrap();
     }
@@ -182,6 +185,7 @@ async fn accounts(store: &Store, user_id: &str, context: &TrailContext) {
         csrf: "c".into(),
         acting_for: None,
         expires_at: qz_store::now() - 1,
+        scope: None,
     };
     store.create_session(&expired, context).await.unwrap();
     assert!(

@@ -46,7 +46,12 @@ fn auth_limit(state: &AppState, client: &Client, what: &str) -> ApiResult<()> {
 }
 
 /// Sends a code to a recipient (its own rate limits apply).
-async fn issue_code(state: &AppState, purpose: CodePurpose, recipient: &str, locale: &str) -> ApiResult<()> {
+pub(crate) async fn issue_code(
+    state: &AppState,
+    purpose: CodePurpose,
+    recipient: &str,
+    locale: &str,
+) -> ApiResult<()> {
     let policy = CodePolicy::default();
     let (last, count) = state.store.code_history(purpose.as_str(), recipient).await?;
     policy
@@ -188,7 +193,7 @@ pub struct LoginOut {
     pub csrf_token: String,
 }
 
-async fn start_session(
+pub(crate) async fn start_session(
     state: &AppState,
     user: User,
     client: &Client,
@@ -202,6 +207,7 @@ async fn start_session(
         csrf: csrf.clone(),
         acting_for: None,
         expires_at: now() + state.config.session_ttl,
+        scope: None,
     };
     let mut context = client.context();
     context.actor = Some(user.id.clone());

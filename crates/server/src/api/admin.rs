@@ -26,14 +26,28 @@ fn sniff(bytes: &[u8]) -> Option<&'static str> {
     } else if bytes.starts_with(b"%PDF-") {
         Some("application/pdf")
     } else if bytes.starts_with(b"PK\x03\x04") {
-        Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        // Both are ZIP packages; their part names are stored uncompressed in the headers.
+        if contains(bytes, b"word/") {
+            Some(crate::api::convert::DOCX)
+        } else if contains(bytes, b"xl/") {
+            Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        } else {
+            None
+        }
+    } else if bytes.starts_with(&[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]) {
+        // OLE2 compound file: a Word 97–2003 document (converted, never parsed here).
+        Some(crate::api::convert::DOC)
     } else {
         None
     }
 }
 
-/// `POST /blobs`: the raw body is the file (PNG, JPEG, PDF or XLSX; at most the configured
-/// upload size, 10 MiB by default).
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `POST /blobs`: the raw body is the file (PNG, JPEG, PDF, XLSX, DOCX or DOC; at most the
+/// configured upload size, 10 MiB by default).
 pub async fn upload(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -43,8 +57,9 @@ pub async fn upload(
     if body.is_empty() {
         return Err(ApiError::invalid("the body is empty"));
     }
-    let content_type =
-        sniff(&body).ok_or_else(|| ApiError::invalid("only PNG, JPEG, PDF and XLSX files are accepted"))?;
+    let content_type = sniff(&body).ok_or_else(|| {
+        ApiError::invalid("only PNG, JPEG, PDF, XLSX and Word (DOCX, DOC) files are accepted")
+    })?;
     let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
     let sha256 = state.blobs.put(body.to_vec()).await?;
     let info = state

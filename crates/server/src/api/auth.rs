@@ -189,6 +189,15 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 "this account is disabled",
             ));
         }
+        if let Some(flow) = &session.scope
+            && !crate::api::guests::scope_allows(parts.uri.path(), flow)
+        {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "scoped",
+                "this signing link opens only its own task; log in to do anything else",
+            ));
+        }
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
             check_csrf(&parts.headers, &session)?;

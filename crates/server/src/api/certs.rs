@@ -44,7 +44,7 @@ fn pem_of(der: &[u8]) -> String {
     der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap_or_default()
 }
 
-fn out(record: CertRecord) -> CertOut {
+pub(crate) fn out(record: CertRecord) -> CertOut {
     CertOut {
         pem: pem_of(&record.cert_der),
         record,
@@ -400,24 +400,10 @@ pub async fn certify(
             "this enrolment expired; ask for a new invitation code",
         ));
     }
-    let csr = x509_cert::request::CertReq::from_der(&unhex(&form.csr)?)
-        .map_err(|_| ApiError::invalid("csr is not a PKCS#10 request"))?;
+    let (csr, _) = crate::api::token::checked_request(&form.csr)?;
     if hex(csr.info.public_key.subject_public_key.raw_bytes()) != key.public_key {
         return Err(ApiError::invalid("the request is not for this key"));
     }
-    let info = csr.info.to_der().map_err(|_| ApiError::invalid("bad request"))?;
-    let signature = csr
-        .signature
-        .as_bytes()
-        .ok_or_else(|| ApiError::invalid("bad signature"))?;
-    qz_pki::verify::verify_signature(
-        &csr.info.public_key,
-        &csr.algorithm,
-        qz_pki::DigestAlgorithm::Sm3,
-        &info,
-        signature,
-    )
-    .map_err(|_| ApiError::invalid("the request's signature does not verify"))?;
     let identity = state
         .store
         .identity(&key.user_id)

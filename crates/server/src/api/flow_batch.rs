@@ -13,7 +13,8 @@ use qz_domain::flow::Party;
 use qz_store::Flow;
 
 use crate::api::auth::Caller;
-use crate::api::flows::{ReasonForm, notify_ended, reason, rule_error, visible_flow};
+use crate::api::flow_sign::rule_error;
+use crate::api::flows::{ReasonForm, notify_ended, reason, visible_flow};
 use crate::api::{ApiError, ApiResult, Body};
 use crate::app::AppState;
 use crate::notify::Template;
@@ -171,16 +172,22 @@ pub async fn remind(
             continue;
         };
         let user = state.store.user(&user_id).await?;
-        match state
-            .notifier
-            .send(
-                "sms",
-                &user.phone,
-                &user.locale,
-                &Template::FlowWaiting { title: &flow.title },
-            )
-            .await
-        {
+        let sent = match flow.signers.iter().find(|s| s.id == signer.id) {
+            // An unregistered signer gets a fresh link (the older one stops working).
+            Some(slot) if user.guest => crate::api::guests::send_link(&state, &flow, slot, &user).await,
+            _ => {
+                state
+                    .notifier
+                    .send(
+                        "sms",
+                        &user.phone,
+                        &user.locale,
+                        &Template::FlowWaiting { title: &flow.title },
+                    )
+                    .await
+            }
+        };
+        match sent {
             Ok(()) => {
                 state
                     .store
@@ -246,4 +253,32 @@ pub async fn revoke_many(
         });
     }
     Ok(Json(results))
+}
+
+/// `?scope=` of `GET /flows/abnormal`.
+#[derive(Debug, Deserialize)]
+pub struct AbnormalQuery {
+    /// `all` (platform admins): every flow's; default: the flows the caller started.
+    pub scope: Option<String>,
+}
+
+/// `GET /flows/abnormal` (异常任务): signings and notifications of the caller's flows that
+/// failed, with the reasons; platform admins may ask for all flows.
+pub async fn abnormal(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    axum::extract::Query(query): axum::extract::Query<AbnormalQuery>,
+) -> ApiResult<Json<Vec<qz_store::FlowFailure>>> {
+    let user = match query.scope.as_deref() {
+        Some("all") if caller.actor.platform_admin => None,
+        Some("all") => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "only platform administrators see every flow's abnormal tasks",
+            ));
+        }
+        _ => Some(caller.user.id.as_str()),
+    };
+    Ok(Json(state.store.flow_failures(user, 200).await?))
 }

@@ -18,23 +18,20 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use qz_domain::flow::{
-    Inbox, Party, SignerAction, SignerRef, SignerStatus, check_signers, check_title, deadline_end_of_day,
+    Inbox, Party, SignerRef, SignerStatus, check_signers, check_title, deadline_end_of_day,
 };
 use qz_domain::grant::check_note;
-use qz_domain::seal::{GrantRef, SealOwner};
 use qz_store::{Flow, FlowSummary, NewFlow, NewSigner, StoreError};
 
 use crate::api::auth::Caller;
-use crate::api::seals::visible_seal;
-use crate::api::stamp::{Placement, confirmed_signer, seal_image, sign_with_marks};
+use crate::api::flow_sign::{my_slot, rule_error};
+use crate::api::stamp::Placement;
 use crate::api::{ApiError, ApiResult, Body, PageOut};
 use crate::app::AppState;
 use crate::notify::Template;
 
 /// Most documents in one flow (a contract group).
 pub const MAX_DOCUMENTS: usize = 20;
-/// Attempts at appending a signature when parallel signers keep winning the race.
-const APPEND_ATTEMPTS: usize = 8;
 
 /// A document of a new flow.
 #[derive(Debug, Deserialize)]
@@ -54,6 +51,11 @@ pub struct SignerForm {
     pub phone: Option<String>,
     /// An organization (internal department or verified outside company).
     pub org_id: Option<String>,
+    /// An unregistered person: their name, with `phone` and `id_number`; they sign through an
+    /// SMS link.
+    pub name: Option<String>,
+    /// ID number of an unregistered person (checked when they open the link).
+    pub id_number: Option<String>,
     /// Stage for `order = staged`.
     pub stage: Option<u32>,
     /// Whether they may decline (default true).
@@ -94,27 +96,66 @@ pub struct NewFlowForm {
     pub cc: Vec<String>,
 }
 
-async fn notify(state: &AppState, user_id: &str, template: &Template<'_>) {
-    let locale = match state.store.user(user_id).await {
-        Ok(user) => user.locale,
-        Err(_) => return,
+/// Queues an in-app message; a message that cannot be queued must not undo a signature, so it
+/// is logged and listed among the flow's abnormal tasks instead of returned.
+async fn notify(state: &AppState, flow_id: &str, user_id: &str, template: &Template<'_>) {
+    let result = match state.store.user(user_id).await {
+        Ok(user) => state.notifier.inbox(user_id, &user.locale, template).await,
+        Err(err) => Err(err.into()),
     };
-    // A message that cannot be queued must not undo a signature: logged, not returned.
-    if let Err(err) = state.notifier.inbox(user_id, &locale, template).await {
-        eprintln!("qz: notifying {user_id}: {}", err.detail);
+    if let Err(err) = result {
+        failed_notification(
+            state,
+            flow_id,
+            None,
+            &format!("notifying {user_id}: {}", err.detail),
+        )
+        .await;
     }
 }
 
-/// The people whose turn it is: person slots, and for organization slots the org's admin.
-async fn notify_current(state: &AppState, flow: &Flow) {
+async fn failed_notification(state: &AppState, flow_id: &str, signer_id: Option<&str>, reason: &str) {
+    eprintln!("qz: flow {flow_id}: {reason}");
+    if let Err(err) = state
+        .store
+        .record_flow_failure(flow_id, signer_id, "notification", reason)
+        .await
+    {
+        eprintln!("qz: recording a failed notification: {err}");
+    }
+}
+
+/// The people whose turn it is: person slots (an unregistered signer gets their SMS link), and
+/// for organization slots the org's admin.
+pub(crate) async fn notify_current(state: &AppState, flow: &Flow) {
     let rules = flow.as_ref();
     for signer in rules.current_signers() {
         let recipient = match &signer.party {
             Party::Person(user) => Some(user.clone()),
             Party::Org(org) => state.store.org_admin(org).await.ok().flatten(),
         };
-        if let Some(user) = recipient {
-            notify(state, &user, &Template::FlowWaiting { title: &flow.title }).await;
+        let Some(user_id) = recipient else {
+            continue;
+        };
+        match state.store.user(&user_id).await {
+            Ok(user) if user.guest => {
+                let Some(slot) = flow.signers.iter().find(|s| s.id == signer.id) else {
+                    continue;
+                };
+                if let Err(err) = crate::api::guests::send_link(state, flow, slot, &user).await {
+                    let reason = format!("the signing link to {}: {}", user.phone, err.detail);
+                    failed_notification(state, &flow.id, Some(&slot.id), &reason).await;
+                }
+            }
+            _ => {
+                notify(
+                    state,
+                    &flow.id,
+                    &user_id,
+                    &Template::FlowWaiting { title: &flow.title },
+                )
+                .await
+            }
         }
     }
 }
@@ -132,6 +173,7 @@ pub(crate) async fn notify_ended(state: &AppState, flow: &Flow) {
     for user in recipients {
         notify(
             state,
+            &flow.id,
             &user,
             &Template::FlowEnded {
                 title: &flow.title,
@@ -159,32 +201,63 @@ pub async fn create(
     }
     let title = form.title.trim();
     check_title(title)?;
+    let settings = crate::api::settings::load(&state).await?;
     if let Some(kind) = &form.business_type {
         check_note(kind)?;
+        if !settings.business_types.is_empty() && !settings.business_types.iter().any(|t| t == kind) {
+            return Err(ApiError::invalid(format!(
+                "business type is one of: {}",
+                settings.business_types.join("、")
+            )));
+        }
     }
-    if form.documents.is_empty() || form.documents.len() > MAX_DOCUMENTS {
+    if form.documents.is_empty() || form.documents.len() > settings.max_documents {
         return Err(ApiError::invalid(format!(
-            "a flow has 1 to {MAX_DOCUMENTS} documents"
+            "a flow has 1 to {} documents",
+            settings.max_documents
         )));
     }
-    let deadline = form
-        .deadline
-        .as_deref()
-        .map(|d| deadline_end_of_day(d, 8 * 3600, qz_store::now()))
-        .transpose()?;
+    let deadline = match (&form.deadline, settings.default_deadline_days) {
+        (Some(d), _) => Some(deadline_end_of_day(d, 8 * 3600, qz_store::now())?),
+        (None, Some(days)) => Some(qz_store::now() + i64::from(days) * 86_400),
+        (None, None) => None,
+    };
     let mut documents = Vec::new();
     for doc in &form.documents {
-        let info = match state.store.blob(&doc.blob_id).await {
+        let mut info = match state.store.blob(&doc.blob_id).await {
             Ok(info) if info.owner_id == caller.user.id => info,
             Ok(_) | Err(StoreError::NotFound(_)) => return Err(ApiError::not_found("document")),
             Err(err) => return Err(err.into()),
         };
-        if info.content_type != "application/pdf" {
-            return Err(ApiError::invalid(
-                "documents are PDF (convert Word files to PDF first)",
-            ));
+        if !settings.allows(&info.content_type) {
+            return Err(ApiError::invalid(format!(
+                "documents are {} files",
+                settings.file_types.join(", ")
+            )));
         }
-        let bytes = state.blobs.get(&info.sha256).await?;
+        if u64::try_from(info.size).unwrap_or(u64::MAX) > settings.max_file_mb * 1024 * 1024 {
+            return Err(ApiError::invalid(format!(
+                "a document is at most {} MiB",
+                settings.max_file_mb
+            )));
+        }
+        let mut bytes = state.blobs.get(&info.sha256).await?;
+        if crate::api::convert::is_word(&info.content_type) {
+            // The flow signs the PDF; the Word original stays the initiator's upload.
+            bytes = crate::api::convert::word_to_pdf(&state, &bytes, &info.content_type).await?;
+            let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+            let sha256 = state.blobs.put(bytes.clone()).await?;
+            info = state
+                .store
+                .create_blob(
+                    &sha256,
+                    size,
+                    "application/pdf",
+                    &caller.user.id,
+                    &caller.context(),
+                )
+                .await?;
+        }
         let check =
             tokio::task::spawn_blocking(move || qz_pdf::Document::open(&bytes).map(|d| d.pages().len()))
                 .await
@@ -209,12 +282,32 @@ pub async fn create(
         };
         let party = match (&signer.user_id, &signer.phone, &signer.org_id) {
             (Some(user), None, None) => Party::Person(state.store.user(user).await?.id),
+            (None, Some(phone), None) if signer.name.is_some() || signer.id_number.is_some() => {
+                let (Some(name), Some(id_number)) = (&signer.name, &signer.id_number) else {
+                    return Err(ApiError::invalid(
+                        "an unregistered signer needs name, phone and id_number",
+                    ));
+                };
+                let user = crate::api::guests::guest_account(
+                    &state,
+                    name,
+                    phone.trim(),
+                    id_number,
+                    &caller.context(),
+                )
+                .await?;
+                Party::Person(user.id)
+            }
             (None, Some(phone), None) => Party::Person(
                 state
                     .store
                     .user_by_phone(phone.trim())
                     .await
-                    .map_err(|_| ApiError::invalid(format!("no registered person with phone {phone}")))?
+                    .map_err(|_| {
+                        ApiError::invalid(format!(
+                            "no registered person with phone {phone} (give name and id_number to invite them)"
+                        ))
+                    })?
                     .id,
             ),
             (None, None, Some(org)) => {
@@ -350,241 +443,6 @@ pub async fn document(
         header::HeaderValue::from_static("application/pdf"),
     );
     Ok((headers, bytes).into_response())
-}
-
-/// The caller's slot: the one named, or the first of theirs whose turn it is.
-fn my_slot(flow: &Flow, caller: &Caller, named: Option<&str>) -> ApiResult<String> {
-    if let Some(id) = named {
-        return Ok(id.to_owned());
-    }
-    let rules = flow.as_ref();
-    rules
-        .current_signers()
-        .iter()
-        .find(|s| match &s.party {
-            Party::Person(user) => *user == caller.user.id,
-            Party::Org(org) => caller.actor.role_in(org).is_some(),
-        })
-        .map(|s| s.id.clone())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "state",
-                "nothing of this flow waits for you",
-            )
-        })
-}
-
-/// `POST /flows/{id}/sign` body.
-#[derive(Debug, Deserialize)]
-pub struct SignForm {
-    /// The slot (default: the caller's current one).
-    pub signer_id: Option<String>,
-    /// The seal: a personal one for a person's slot, a granted organization seal for an
-    /// organization's slot.
-    pub seal_id: String,
-    /// Where to stamp; absent: the slot's presets (一键盖章).
-    pub placements: Option<Vec<PresetForm>>,
-    /// SMS code, purpose `sign`.
-    pub code: Option<String>,
-    /// Sign under the caller's live auto-sign grant.
-    #[serde(default)]
-    pub autosign: bool,
-}
-
-/// `POST /flows/{id}/sign`: signs every document of the flow for one slot.
-pub async fn sign(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Body(form): Body<SignForm>,
-) -> ApiResult<Json<Flow>> {
-    state.limiter.check(&format!("sign:{}", caller.user.id), 120)?;
-    let flow = visible_flow(&state, &caller, &id).await?;
-    let slot_id = my_slot(&flow, &caller, form.signer_id.as_deref())?;
-    let now = qz_store::now();
-    flow.as_ref()
-        .may_act(&caller.actor, &slot_id, SignerAction::Sign, now)
-        .map_err(|e| match e {
-            qz_domain::Error::Hidden => ApiError::not_found("signer"),
-            other => other.into(),
-        })?;
-    let slot = flow
-        .signers
-        .iter()
-        .find(|s| s.id == slot_id)
-        .ok_or_else(|| ApiError::not_found("signer"))?;
-    let seal = visible_seal(&state, &caller, &form.seal_id).await?;
-    // The seal must be the slot's own: the person's, or the organization's.
-    let matches = match (seal.as_ref().owner, &slot.user_id, &slot.org_id) {
-        (SealOwner::Person(owner), Some(user), _) => owner == user,
-        (SealOwner::Org(owner), None, Some(org)) => owner == org,
-        _ => false,
-    };
-    if !matches {
-        return Err(ApiError::invalid(
-            "sign a person's slot with their own seal, an organization's with one of its seals",
-        ));
-    }
-    let grants: Vec<GrantRef> = state
-        .store
-        .grants_of_user(&caller.user.id)
-        .await?
-        .iter()
-        .map(qz_store::Grant::as_ref)
-        .collect();
-    caller
-        .actor
-        .may_stamp(seal.as_ref(), &grants, flow.business_type.as_deref(), now)?;
-    let placements: Vec<PresetForm> = match &form.placements {
-        Some(placements) => placements.clone(),
-        None => serde_json::from_value(slot.positions.clone()).unwrap_or_default(),
-    };
-    if placements.len() > 200 {
-        return Err(ApiError::invalid("at most 200 stamps per signer"));
-    }
-    for doc in 0..flow.documents.len() {
-        if !placements.iter().any(|p| p.document == doc) {
-            return Err(ApiError::invalid(format!(
-                "place the seal on document {doc} too (every document is signed)"
-            )));
-        }
-    }
-    let (key, identity) = confirmed_signer(
-        &state,
-        &caller,
-        seal.as_ref().owner,
-        form.autosign,
-        form.code.as_deref(),
-        now,
-    )
-    .await?;
-    let seal_png = seal_image(&state, &seal).await?;
-    let key: Arc<dyn qz_pki::DocumentSigner> = Arc::from(key);
-    let identity = Arc::new(identity);
-    let seal_png = Arc::new(seal_png);
-    let done = state.store.signed_documents(&slot_id).await?;
-    for doc in 0..flow.documents.len() {
-        let idx = i64::try_from(doc).unwrap_or(i64::MAX);
-        if done.contains(&idx) {
-            continue;
-        }
-        let marks: Vec<Placement> = placements
-            .iter()
-            .filter(|p| p.document == doc)
-            .map(|p| p.placement)
-            .collect();
-        append_one(
-            &state,
-            &caller,
-            &id,
-            &slot_id,
-            idx,
-            &seal.id,
-            form.autosign,
-            &marks,
-            &key,
-            &identity,
-            &seal_png,
-        )
-        .await?;
-    }
-    let flow = state
-        .store
-        .finish_signer(&caller.actor, &id, &slot_id, &caller.context())
-        .await
-        .map_err(rule_error)?;
-    if flow.status.ended() {
-        notify_ended(&state, &flow).await;
-    } else {
-        notify_current(&state, &flow).await;
-    }
-    Ok(Json(flow))
-}
-
-pub(crate) fn rule_error(err: StoreError) -> ApiError {
-    match err {
-        StoreError::Rule(qz_domain::Error::Hidden) => ApiError::not_found("signer"),
-        StoreError::Rule(rule) => rule.into(),
-        other => other.into(),
-    }
-}
-
-/// Signs one document on its latest version and appends the result, again on a newer version
-/// when a parallel signer appended first.
-#[allow(clippy::too_many_arguments)]
-async fn append_one(
-    state: &AppState,
-    caller: &Caller,
-    flow_id: &str,
-    slot_id: &str,
-    idx: i64,
-    seal_id: &str,
-    autosign: bool,
-    marks: &[Placement],
-    key: &Arc<dyn qz_pki::DocumentSigner>,
-    identity: &Arc<qz_pki::SignerIdentity>,
-    seal_png: &Arc<Vec<u8>>,
-) -> ApiResult<()> {
-    let lock = state.document_locks.get(&format!("{flow_id}/{idx}"));
-    let _held = lock.lock().await;
-    for _ in 0..APPEND_ATTEMPTS {
-        let flow = state.store.flow(flow_id).await?;
-        let doc = flow
-            .documents
-            .iter()
-            .find(|d| d.idx == idx)
-            .ok_or_else(|| ApiError::not_found("document"))?;
-        let input = state.blobs.get(&doc.current_sha256).await?;
-        let (pki, key, identity, seal_png, marks) = (
-            state.pki.clone(),
-            key.clone(),
-            identity.clone(),
-            seal_png.clone(),
-            marks.to_vec(),
-        );
-        let signed = tokio::task::spawn_blocking(move || {
-            let timestamper = pki.timestamper();
-            sign_with_marks(
-                &input,
-                &seal_png,
-                &marks,
-                key.as_ref(),
-                &identity,
-                Some(&timestamper),
-            )
-        })
-        .await
-        .map_err(ApiError::internal)??;
-        let size = i64::try_from(signed.len()).unwrap_or(i64::MAX);
-        let sha256 = state.blobs.put(signed).await?;
-        match state
-            .store
-            .append_signature(
-                &caller.actor,
-                flow_id,
-                slot_id,
-                idx,
-                doc.version,
-                &sha256,
-                size,
-                seal_id,
-                autosign,
-                &caller.context(),
-            )
-            .await
-        {
-            Ok(_) => return Ok(()),
-            // A parallel signer appended first: sign their version.
-            Err(StoreError::Stale(_)) => continue,
-            Err(err) => return Err(rule_error(err)),
-        }
-    }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "busy",
-        "the document kept changing under this signature; try again",
-    ))
 }
 
 /// `POST /flows/{id}/decline` and `/revoke` body.

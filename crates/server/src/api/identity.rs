@@ -83,7 +83,7 @@ fn unavailable(detail: String) -> ApiError {
     )
 }
 
-fn provider_name(settings: &IdentitySettings) -> &'static str {
+pub(crate) fn provider_name(settings: &IdentitySettings) -> &'static str {
     match settings {
         IdentitySettings::Development => "development",
         IdentitySettings::Http { .. } => "http",

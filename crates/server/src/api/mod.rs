@@ -10,17 +10,23 @@ pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod certs;
+pub mod convert;
 pub mod error;
 pub mod flow_batch;
+pub mod flow_sign;
 pub mod flows;
 pub mod grants;
+pub mod guests;
 pub mod idempotency;
 pub mod identity;
 pub mod orgs;
 pub mod ratelimit;
+pub mod report;
 pub mod requests;
 pub mod seals;
+pub mod settings;
 pub mod stamp;
+pub mod token;
 pub mod verify;
 
 use std::sync::Arc;
@@ -179,6 +185,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/orgs/{id}/certificates", get(certs::of_org))
         .route("/orgs/{id}/certificates/reissue", post(certs::reissue_org))
         .route("/certificates/{id}/revoke", post(certs::revoke))
+        .route("/me/certificates/token", post(token::enrol))
         .route("/me/cosign/invitations", post(certs::invite))
         .route("/cosign/enrol", post(certs::enrol))
         .route("/cosign/certify", post(certs::certify))
@@ -202,15 +209,26 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Signing flows.
         .route("/flows", get(flows::list).post(flows::create))
         .route("/flows/revoke", post(flow_batch::revoke_many))
+        .route("/flows/abnormal", get(flow_batch::abnormal))
         .route("/flows/download", post(flow_batch::download_many))
         .route("/flows/{id}/documents.zip", get(flow_batch::download_zip))
         .route("/flows/{id}/remind", post(flow_batch::remind))
         .route("/flows/{id}", get(flows::show))
         .route("/flows/{id}/documents/{idx}", get(flows::document))
-        .route("/flows/{id}/sign", post(flows::sign))
+        .route("/flows/{id}/sign", post(flow_sign::sign))
+        .route("/me/pending-signatures", get(flow_sign::pending_list))
+        .route("/guest/{token}", get(guests::show))
+        .route("/guest/{token}/code", post(guests::send_code))
+        .route("/guest/{token}/session", post(guests::open))
+        .route("/pending-signatures/{id}", get(flow_sign::pending_show))
+        .route("/pending-signatures/{id}/finish", post(flow_sign::pending_finish))
+        .route("/pending-signatures/{id}/cancel", post(flow_sign::pending_cancel))
         .route("/flows/{id}/decline", post(flows::decline))
         .route("/flows/{id}/revoke", post(flows::revoke))
         .route("/flows/{id}/trail", get(flows::trail))
+        .route("/flows/{id}/report", get(report::report))
+        .route("/settings/flows", get(settings::show))
+        .route("/admin/settings/flows", put(settings::update))
         .route(
             "/flows/{id}/documents/{idx}/revoke",
             post(verify::revoke_document),

@@ -71,7 +71,7 @@ pub struct StampOut {
     pub certificate_serial: String,
 }
 
-fn pdf_date(at: i64) -> String {
+pub(crate) fn pdf_date(at: i64) -> String {
     let time = time::OffsetDateTime::from_unix_timestamp(at)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         .to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
@@ -126,6 +126,11 @@ pub(crate) async fn signer_for(
             let (key, identity) = credentials::hosted_signer(state, cert)?;
             Ok((Box::new(key), identity))
         }
+        Custody::Token => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "token_required",
+            "this certificate is on your token (Ukey): sign through the signing helper",
+        )),
         Custody::Cosign => {
             let escrow = if autosign {
                 state.store.autosign_escrow(&caller.user.id).await?
@@ -171,53 +176,103 @@ pub(crate) async fn signer_for(
 /// Where a seal goes on a page (points, bottom-left origin as displayed).
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 pub struct Placement {
-    /// Page, from 1.
+    /// Page, from 1 (the first page of a cross-page seal).
     pub page: usize,
-    /// Left edge.
+    /// Left edge (ignored for a cross-page seal, which sits at the right edge).
     pub x: f64,
     /// Bottom edge.
     pub y: f64,
-    /// Width (default: the seal's printed size).
+    /// Width (default: the seal's printed size; of the whole seal for a cross-page seal).
     pub width: Option<f64>,
+    /// A cross-page seal (骑缝章) from `page` to `cross_page.to`: the seal is cut into one
+    /// vertical strip per page, each at the page's right edge, so fanning the pages shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_page: Option<CrossPage>,
 }
 
-/// Appends one signature revision to `input` with `seal_png` at every placement, PAdES with a
-/// timestamp from `timestamper` (B-T) when given. Blocking: run it on the blocking pool.
-pub(crate) fn sign_with_marks(
+/// The pages of a cross-page seal.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+pub struct CrossPage {
+    /// Last page, from 1.
+    pub to: usize,
+    /// Only every other page of the range (隔页骑缝).
+    #[serde(default)]
+    pub every_other: bool,
+}
+
+/// The revision with the seal picture at every placement, waiting for its CMS, and the digest of
+/// the bytes it covers. Deterministic for the same input, placements, signing time and
+/// certificate, which lets a remote signature be finished by any instance.
+pub(crate) fn prepare_with_marks(
     input: &[u8],
-    seal_png: &[u8],
+    picture: &SealPicture,
     placements: &[Placement],
     key: &dyn DocumentSigner,
     identity: &SignerIdentity,
-    timestamper: Option<&dyn qz_pki::cms::Timestamper>,
-) -> Result<Vec<u8>, ApiError> {
-    let image = qz_seal::SealImage::decode(seal_png).map_err(ApiError::internal)?;
-    let pdf_image = Arc::new(
-        qz_pdf::Image::from_rgba(image.width(), image.height(), image.rgba()).map_err(ApiError::internal)?,
-    );
+    signing_time: i64,
+    reserve: usize,
+) -> Result<(qz_pdf::PreparedSignature, Vec<u8>), ApiError> {
     let document = Document::open(input).map_err(|e| ApiError::invalid(format!("the PDF: {e}")))?;
     let mut marks = Vec::with_capacity(placements.len());
+    let pages = document.pages().len();
+    let aspect = f64::from(picture.height) / f64::from(picture.width.max(1));
     for placement in placements {
         let page = placement.page;
-        if page == 0 || page > document.pages().len() {
+        if page == 0 || page > pages {
             return Err(ApiError::invalid(format!(
-                "page {page} does not exist; the document has {} pages",
-                document.pages().len()
+                "page {page} does not exist; the document has {pages} pages"
             )));
         }
         // Seal images are drawn at 300 dpi: their printed size in points is pixels × 72 / 300.
-        let width = placement.width.unwrap_or(f64::from(image.width()) * 72.0 / 300.0);
-        let rect = Rect::new(placement.x, placement.y, width, width / image.aspect())
+        let width = placement.width.unwrap_or(f64::from(picture.width) * 72.0 / 300.0);
+        if let Some(cross) = placement.cross_page {
+            if cross.to <= page || cross.to > pages {
+                return Err(ApiError::invalid(format!(
+                    "a cross-page seal runs from page {page} to a later page of the {pages}"
+                )));
+            }
+            let range: Vec<usize> = (page..=cross.to)
+                .step_by(if cross.every_other { 2 } else { 1 })
+                .collect();
+            if range.len() < 2 {
+                return Err(ApiError::invalid("a cross-page seal spans at least two pages"));
+            }
+            let strips = picture
+                .seal
+                .vertical_strips(range.len())
+                .map_err(|e| ApiError::invalid(e.to_string()))?;
+            for (on, (strip, share)) in range.into_iter().zip(strips) {
+                let geometry = document
+                    .page(on)
+                    .map_err(|e| ApiError::invalid(e.to_string()))?
+                    .geometry;
+                let strip_width = width * share;
+                let image = qz_pdf::Image::from_rgba(strip.width(), strip.height(), strip.rgba())
+                    .map_err(ApiError::internal)?;
+                marks.push(Mark {
+                    page: on,
+                    rect: Rect::new(
+                        geometry.display_width() - strip_width,
+                        placement.y,
+                        strip_width,
+                        width * aspect,
+                    )
+                    .map_err(|e| ApiError::invalid(e.to_string()))?,
+                    appearance: Appearance::Image(Arc::new(image)),
+                });
+            }
+            continue;
+        }
+        let rect = Rect::new(placement.x, placement.y, width, width * aspect)
             .map_err(|e| ApiError::invalid(e.to_string()))?;
         marks.push(Mark {
             page,
             rect,
-            appearance: Appearance::Image(pdf_image.clone()),
+            appearance: Appearance::Image(picture.image.clone()),
         });
     }
-    let reserve = timestamper.map_or(0, |t| t.max_token_len());
     let options = SignatureOptions {
-        signing_time: pdf_date(qz_store::now()),
+        signing_time: pdf_date(signing_time),
         name: Some(identity.subject_name()),
         marks,
         contents_capacity: qz_pki::cms::estimated_len(key, identity).map_err(ApiError::internal)? + reserve,
@@ -227,21 +282,69 @@ pub(crate) fn sign_with_marks(
         .prepare_signature(&options)
         .map_err(|e| ApiError::invalid(format!("cannot stamp this PDF: {e}")))?;
     let digest = key.digest_algorithm().digest(&prepared.signed_parts(input));
-    let cms = qz_pki::cms::build_signed_data(
+    Ok((prepared, digest))
+}
+
+/// The CMS request of a PDF signature over `digest`.
+pub(crate) fn data_request(digest: &[u8]) -> SignedDataRequest<'_> {
+    SignedDataRequest {
+        content_type: qz_pki::oid::ID_DATA,
+        content: None,
+        content_digest: digest,
+        include_certificates: true,
+        gm_oids: false,
+    }
+}
+
+/// Appends one signature revision to `input` with the seal picture at every placement, PAdES with a
+/// timestamp from `timestamper` (B-T) when given. Blocking: run it on the blocking pool.
+pub(crate) fn sign_with_marks(
+    input: &[u8],
+    picture: &SealPicture,
+    placements: &[Placement],
+    key: &dyn DocumentSigner,
+    identity: &SignerIdentity,
+    timestamper: Option<&dyn qz_pki::cms::Timestamper>,
+) -> Result<Vec<u8>, ApiError> {
+    let reserve = timestamper.map_or(0, |t| t.max_token_len());
+    let (prepared, digest) = prepare_with_marks(
+        input,
+        picture,
+        placements,
         key,
         identity,
-        &SignedDataRequest {
-            content_type: qz_pki::oid::ID_DATA,
-            content: None,
-            content_digest: &digest,
-            include_certificates: true,
-            gm_oids: false,
-        },
-        timestamper,
-    )
-    .map_err(ApiError::internal)?;
+        qz_store::now(),
+        reserve,
+    )?;
+    let cms = qz_pki::cms::build_signed_data(key, identity, &data_request(&digest), timestamper)
+        .map_err(ApiError::internal)?;
     let tail = prepared.finish(&cms).map_err(ApiError::internal)?;
     Ok([input, &tail].concat())
+}
+
+/// [`sign_with_marks`] on the blocking pool, timestamped by the platform's TSA (B-T).
+pub(crate) async fn sign_blocking(
+    state: &AppState,
+    input: Vec<u8>,
+    picture: Arc<SealPicture>,
+    marks: Vec<Placement>,
+    key: Arc<dyn DocumentSigner>,
+    identity: Arc<SignerIdentity>,
+) -> ApiResult<Vec<u8>> {
+    let pki = state.pki.clone();
+    tokio::task::spawn_blocking(move || {
+        let timestamper = pki.timestamper();
+        sign_with_marks(
+            &input,
+            &picture,
+            &marks,
+            key.as_ref(),
+            &identity,
+            Some(&timestamper),
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// The intent check and the signer, shared by `/stamp` and flow signing (DESIGN §5): a live
@@ -280,12 +383,59 @@ pub(crate) async fn confirmed_signer(
     Ok(signer)
 }
 
-/// A seal's PNG.
-pub(crate) async fn seal_image(state: &AppState, seal: &qz_store::Seal) -> ApiResult<Vec<u8>> {
-    Ok(state
-        .blobs
-        .get(&state.store.blob(&seal.blob_id).await?.sha256)
-        .await?)
+/// A seal image ready for stamping: decoded and compressed once, then shared by every
+/// signature that uses it (decoding the PNG and deflating the pixels again for each signature
+/// cost more than the signature itself).
+#[derive(Debug)]
+pub struct SealPicture {
+    /// The image XObject data.
+    pub image: Arc<qz_pdf::Image>,
+    /// Pixels.
+    pub width: u32,
+    /// Pixels.
+    pub height: u32,
+    /// The decoded pixels, cut into strips for cross-page seals.
+    pub seal: qz_seal::SealImage,
+}
+
+/// Most seal pictures kept; the cache starts over when full (seals are few and small).
+const PICTURES_KEPT: usize = 64;
+
+/// A seal's picture, from the cache or decoded now (keyed by the image's SHA-256, so a
+/// replaced image is never served stale).
+pub(crate) async fn seal_image(state: &AppState, seal: &qz_store::Seal) -> ApiResult<Arc<SealPicture>> {
+    let sha256 = state.store.blob(&seal.blob_id).await?.sha256;
+    if let Some(found) = state
+        .seal_pictures
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&sha256).cloned())
+    {
+        return Ok(found);
+    }
+    let png = state.blobs.get(&sha256).await?;
+    let picture = tokio::task::spawn_blocking(move || -> ApiResult<SealPicture> {
+        let image = qz_seal::SealImage::decode(&png).map_err(ApiError::internal)?;
+        Ok(SealPicture {
+            image: Arc::new(
+                qz_pdf::Image::from_rgba(image.width(), image.height(), image.rgba())
+                    .map_err(ApiError::internal)?,
+            ),
+            width: image.width(),
+            height: image.height(),
+            seal: image,
+        })
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let picture = Arc::new(picture);
+    if let Ok(mut cache) = state.seal_pictures.lock() {
+        if cache.len() >= PICTURES_KEPT {
+            cache.clear();
+        }
+        cache.insert(sha256, picture.clone());
+    }
+    Ok(picture)
 }
 
 /// `POST /stamp`.
@@ -336,27 +486,23 @@ pub async fn stamp(
     let certificate_serial =
         crate::secrets::hex(identity.certificate.tbs_certificate().serial_number().as_bytes());
     let input = state.blobs.get(&info.sha256).await?;
-    let seal_png = seal_image(&state, &seal).await?;
+    let picture = seal_image(&state, &seal).await?;
     let placements = [Placement {
         page: form.page,
         x: form.x,
         y: form.y,
         width: form.width,
+        cross_page: None,
     }];
-    let pki = state.pki.clone();
-    let signed = tokio::task::spawn_blocking(move || {
-        let timestamper = pki.timestamper();
-        sign_with_marks(
-            &input,
-            &seal_png,
-            &placements,
-            key.as_ref(),
-            &identity,
-            Some(&timestamper),
-        )
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let signed = sign_blocking(
+        &state,
+        input,
+        picture,
+        placements.to_vec(),
+        Arc::from(key),
+        Arc::new(identity),
+    )
+    .await?;
     let size = i64::try_from(signed.len()).unwrap_or(i64::MAX);
     let sha256 = state.blobs.put(signed).await?;
     let record = state
