@@ -34,7 +34,7 @@ from test_seals import judge_pdf, pki, sign_code, upload_pdf
 
 __all__ = ["pki"]
 
-MESSAGES_PER_HOUR = 5
+MESSAGES_PER_HOUR = 6
 LINK_RE = re.compile(r"/m/sign/([A-Za-z0-9_-]{20,})")
 
 
@@ -45,7 +45,7 @@ def platform(backend, module_servers) -> Platform:
     server = module_servers.start(backend=backend, label="test_flow_parties", data=data,
                                   args=["--data", str(data), "--listen", f"127.0.0.1:{port}"],
                                   # A low hourly message limit per recipient (no test here sends
-                                  # one number more than four), so test_abnormal can exceed it.
+                                  # one number more than five), so test_abnormal can exceed it.
                                   env={"QZ_BASE_URL": f"http://127.0.0.1:{port}",
                                        "QZ_MESSAGES_PER_HOUR": str(MESSAGES_PER_HOUR)})
     return Platform(server)
@@ -151,16 +151,53 @@ def test_unregistered_signer_through_the_sms_link(platform: Platform, pki: Path,
     actions = [e["action"] for e in trail(sender, fid)]
     assert "guest.link_sent" in actions and "guest.link_opened" in actions, actions
 
-    # The same phone named with another ID number is refused.
-    r = sender.api.post("/flows", {
+    # Naming the same phone with another ID number reveals nothing to the initiator (no
+    # oracle for other people's ID numbers): the flow is created; the phone's owner, whose
+    # verified identity differs, could not sign it (identity_mismatch, checked below for a
+    # registered person through the same rule).
+    other_flow = create_flow(sender, {
         "title": title("冒名"), "documents": docs_of(upload_pdf(platform, sender)),
         "signers": [{"phone": phone, "name": "陈外部", "id_number": id_number()}]})
-    expect(r, 400)
+    assert other_flow["signers"][0]["user_id"] == me["user"]["id"], other_flow
     # Incomplete guest data is refused plainly.
     r = sender.api.post("/flows", {
         "title": title("缺证件"), "documents": docs_of(upload_pdf(platform, sender)),
         "signers": [{"phone": new_phone(), "name": "无证件"}]})
     expect(r, 400)
+    # The guest account cannot log in to the portal with an SMS code...
+    r = requests.post(platform.server.url("/api/v1/auth/codes"),
+                      json={"purpose": "login", "to": phone}, timeout=30)
+    assert r.status_code == 202, r.text
+    r = requests.post(platform.server.url("/api/v1/auth/login"),
+                      json={"phone": phone, "code": "123456"}, timeout=30)
+    assert r.status_code in (400, 401, 403), r.text
+    # ...but registering the number takes the account over, flows and identity included.
+    owner = platform.register(name="陈外部", phone=phone)
+    assert owner.id == me["user"]["id"], (owner.id, me)
+    assert owner.api.ok("GET", "/me")["user"]["guest"] is False
+    assert fid in [f["id"] for f in owner.api.ok("GET", "/flows", params={"box": "completed"})["items"]]
+
+
+def test_a_named_registered_person_must_match(platform: Platform):
+    """A registered person named by phone with a name and ID number signs only if their own
+    verified identity is that one."""
+    sender = platform.verified_user("邹发起")
+    other = platform.verified_user("邹收件")
+    flow = create_flow(sender, {
+        "title": title("指定身份"), "documents": docs_of(upload_pdf(platform, sender)),
+        "signers": [{"phone": other.phone, "name": "邹收件", "id_number": id_number(),
+                     "positions": [at(0)]}]})
+    assert flow["signers"][0]["user_id"] == other.id
+    assert flow["signers"][0]["expected_name"] == "邹收件", flow["signers"]
+    r = sign(other, flow["id"], default_seal(other), code="123456")
+    expect(r, 403, "identity_mismatch")
+    right = create_flow(sender, {
+        "title": title("指定身份对"), "documents": docs_of(upload_pdf(platform, sender)),
+        "signers": [{"phone": other.phone, "name": "邹收件", "id_number": other.id_number,
+                     "positions": [at(0)]}]})
+    done = other.api.ok("POST", f"/flows/{right['id']}/sign",
+                        {"seal_id": default_seal(other), "code": sign_code(platform, other)})
+    assert done["status"] == "completed", done
 
 
 def test_reminder_replaces_the_guest_link(platform: Platform):
@@ -425,6 +462,14 @@ def pages_pdf(pages: int) -> bytes:
     return buf.getvalue()
 
 
+def reds(image) -> int:
+    """Seal-red pixels of an RGB image."""
+    px = image.load()
+    w, h = image.size
+    return sum(1 for x in range(w) for y in range(h)
+               if px[x, y][0] > 150 and px[x, y][1] < 110 and px[x, y][2] < 110)
+
+
 def test_cross_page_and_multi_page_seals(platform: Platform, pki: Path, qz: Path,
                                          tmp_path: Path):
     """骑缝章 over pages 1–4 and a seal on several pages, in one signature per document: the
@@ -455,3 +500,26 @@ def test_cross_page_and_multi_page_seals(platform: Platform, pki: Path, qz: Path
     assert sorted(m["page"] for m in edge) == [1, 2, 3, 4], marks
     assert abs(sum(m["rect"][2] for m in edge) - 120) < 0.5, edge
     assert all(abs(m["rect"][1] - 300) < 0.5 for m in edge), edge
+
+    # Page images from the server: sizes as displayed, and the cross-page strip visible at the
+    # right edge of page 3 (a page with no other seal).
+    sizes = person.api.ok("GET", f"/flows/{flow['id']}/documents/0/pages")
+    assert [s["page"] for s in sizes] == [1, 2, 3, 4], sizes
+    assert all(abs(s["width"] - 595.28) < 0.5 and abs(s["height"] - 841.89) < 0.5 for s in sizes)
+    r = person.api.get(f"/flows/{flow['id']}/documents/0/pages/3", params={"width": 600})
+    expect(r, 200)
+    assert r.headers["content-type"] == "image/png"
+    from PIL import Image
+    im = Image.open(io.BytesIO(r.content)).convert("RGB")
+    assert im.size[0] == 600, im.size
+    scale = 600 / 595.28
+    strip = [m for m in edge if m["page"] == 3][0]["rect"]
+    box_px = (int(strip[0] * scale), int((841.89 - strip[1] - strip[3]) * scale),
+              599, int((841.89 - strip[1]) * scale))
+    red = reds(im.crop(box_px))
+    assert red > 20, (box_px, red)
+    left = im.crop((0, box_px[1], 300, box_px[3]))
+    assert reds(left) == 0
+    expect(person.api.get(f"/flows/{flow['id']}/documents/0/pages/9"), 400)
+    stranger = platform.verified_user("看客")
+    expect(stranger.api.get(f"/flows/{flow['id']}/documents/0/pages/1"), 404)

@@ -76,6 +76,11 @@ impl Font {
             .collect()
     }
 
+    /// Whether the font has a glyph for `c`.
+    pub fn has_glyph(&self, c: char) -> bool {
+        self.face().is_ok_and(|face| face.glyph_index(c).is_some())
+    }
+
     /// Width of `text` at `size` points.
     pub fn text_width(&self, text: &str, size: f64) -> Result<f64, PdfError> {
         let total: f64 = self.shape(text)?.iter().map(|(_, _, a)| a).sum();

@@ -27,6 +27,7 @@ mod error;
 mod font;
 mod geometry;
 pub mod raw;
+mod render;
 mod report;
 mod sign;
 mod writer;
@@ -37,6 +38,7 @@ pub use dss::ValidationData;
 pub use error::PdfError;
 pub use font::Font;
 pub use geometry::{PageGeometry, Rect, Rotation};
+pub use render::{WIDTH_RANGE, render_page};
 pub use report::{ReportLine, text_document};
 pub use sign::{PreparedSignature, SignatureOptions, SubFilter};
 

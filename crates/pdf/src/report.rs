@@ -60,7 +60,15 @@ fn wrap(font: &Font, text: &str, size: f64, width: f64) -> Result<Vec<String>, P
     let mut current = String::new();
     let mut current_width = 0.0;
     for c in text.chars() {
-        let c = if c.is_control() { ' ' } else { c };
+        // A character the font lacks (an emoji in a title) is shown as '?' rather than making
+        // the whole report impossible.
+        let c = if c.is_control() {
+            ' '
+        } else if font.has_glyph(c) {
+            c
+        } else {
+            '?'
+        };
         let w = font.text_width(c.encode_utf8(&mut [0; 4]), size)?;
         if current_width + w > width && !current.is_empty() {
             lines.push(std::mem::take(&mut current));

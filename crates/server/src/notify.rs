@@ -285,7 +285,8 @@ impl Template<'_> {
     }
 
     fn secret(&self) -> bool {
-        matches!(self, Template::Code { .. })
+        // The signing link opens a task: like a code, it is blanked once a provider took it.
+        matches!(self, Template::Code { .. } | Template::GuestLink { .. })
     }
 }
 

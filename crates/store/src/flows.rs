@@ -102,6 +102,26 @@ pub struct FlowSigner {
     pub ended_at: Option<i64>,
     /// Decline reason.
     pub reason: Option<String>,
+    /// The legal name the initiator gave for this person (unregistered signers, or anyone
+    /// named with name and ID number).
+    pub expected_name: Option<String>,
+    /// Digest of the ID number given with it.
+    #[serde(skip)]
+    pub expected_id_digest: Option<String>,
+    /// The number itself, sealed for the named account (`expected-identity:{user_id}`).
+    #[serde(skip)]
+    pub expected_id_sealed: Option<Vec<u8>>,
+}
+
+/// Whom the initiator named for a person's slot.
+#[derive(Debug, Clone)]
+pub struct ExpectedIdentity {
+    /// Legal name.
+    pub name: String,
+    /// Digest of the ID number (the platform key's HMAC, as in identities).
+    pub id_digest: String,
+    /// The number, sealed.
+    pub id_sealed: Vec<u8>,
 }
 
 impl Flow {
@@ -197,6 +217,8 @@ pub struct NewSigner {
     pub may_decline: bool,
     /// Preset positions (JSON array).
     pub positions: serde_json::Value,
+    /// Whom the initiator named (a person's slot only).
+    pub expected: Option<ExpectedIdentity>,
 }
 
 const FLOW_COLUMNS: &str = "id, title, business_type, initiator, acting_for, status, deadline, reason, created_at, updated_at, ended_at";
@@ -243,7 +265,8 @@ async fn load_flow(
     })
     .collect::<Result<Vec<_>, StoreError>>()?;
     let signers = sqlx::query(
-        "SELECT id, stage, user_id, org_id, may_decline, positions, status, signed_by, ended_at, reason \
+        "SELECT id, stage, user_id, org_id, may_decline, positions, status, signed_by, ended_at, reason, \
+         expected_name, expected_id_digest, expected_id_sealed \
          FROM flow_signers WHERE flow_id = $1 ORDER BY stage, id",
     )
     .bind(id)
@@ -263,6 +286,9 @@ async fn load_flow(
             signed_by: r.try_get(7)?,
             ended_at: r.try_get(8)?,
             reason: r.try_get(9)?,
+            expected_name: r.try_get(10)?,
+            expected_id_digest: r.try_get(11)?,
+            expected_id_sealed: r.try_get(12)?,
         })
     })
     .collect::<Result<Vec<_>, StoreError>>()?;
@@ -334,8 +360,9 @@ impl Store {
         }
         for signer in &new.signers {
             sqlx::query(
-                "INSERT INTO flow_signers (id, flow_id, stage, user_id, org_id, may_decline, positions, status) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'waiting')",
+                "INSERT INTO flow_signers (id, flow_id, stage, user_id, org_id, may_decline, positions, status, \
+                 expected_name, expected_id_digest, expected_id_sealed) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'waiting', $8, $9, $10)",
             )
             .bind(new_id())
             .bind(&id)
@@ -344,6 +371,9 @@ impl Store {
             .bind(signer.org_id.clone())
             .bind(i64::from(signer.may_decline))
             .bind(signer.positions.to_string())
+            .bind(signer.expected.as_ref().map(|e| e.name.clone()))
+            .bind(signer.expected.as_ref().map(|e| e.id_digest.clone()))
+            .bind(signer.expected.as_ref().map(|e| e.id_sealed.clone()))
             .execute(&mut *tx)
             .await
             .map_err(|err| match err {

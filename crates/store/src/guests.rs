@@ -73,6 +73,41 @@ impl Store {
         self.user(&id).await
     }
 
+    /// Turns the guest account of `phone` into a registered one (the caller proved the number
+    /// with a register code): a password, the display name, no longer a guest. `None` when the
+    /// number's account is not a guest's.
+    pub async fn claim_guest(
+        &self,
+        phone: &str,
+        name: &str,
+        password_hash: &str,
+        context: &TrailContext,
+    ) -> Result<Option<User>, StoreError> {
+        let mut tx = begin_write(self).await?;
+        let row = sqlx::query(
+            "UPDATE users SET password_hash = $2, name = $3, guest = 0 WHERE phone = $1 AND guest = 1 RETURNING id",
+        )
+        .bind(phone)
+        .bind(password_hash)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let id: String = row.try_get(0)?;
+        append_event(
+            &mut tx,
+            &format!("user:{id}"),
+            "user.guest_claimed",
+            "{}",
+            context,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(self.user(&id).await?))
+    }
+
     /// Records a link for `signer_id` (its token's hash); earlier unspent links of the slot
     /// stop working, so only the latest SMS opens the task.
     pub async fn create_guest_link(

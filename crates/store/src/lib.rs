@@ -32,7 +32,9 @@ use sqlx::{AnyPool, Row};
 
 pub use accounts::{CodeCheck, Identity, NewIdentity, Session, User};
 pub use certs::{CertRecord, CertStatusRow, CosignKey, Custody, NewCertificate, REASON_SUPERSEDED};
-pub use flows::{Flow, FlowDocument, FlowSigner, FlowSummary, NewFlow, NewSigner, RevokedDocument};
+pub use flows::{
+    ExpectedIdentity, Flow, FlowDocument, FlowSigner, FlowSummary, NewFlow, NewSigner, RevokedDocument,
+};
 pub use grants::{AutoSignGrant, AutoSignUse, Grant, GrantRequest, NewGrant};
 pub use guests::{FlowFailure, GuestLink, NO_PASSWORD};
 pub use http::{IdempotencyBegin, StoredResponse};

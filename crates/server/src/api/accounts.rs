@@ -160,20 +160,23 @@ pub async fn send_code(
         CodePurpose::Register => {
             check_phone(to)?;
             match state.store.user_by_phone(to).await {
-                Ok(user) => {
+                // A guest account is taken over by registering the number.
+                Ok(user) if !user.guest => {
                     state
                         .notifier
                         .send("sms", to, &user.locale, &Template::AlreadyRegistered)
                         .await?;
                 }
-                Err(StoreError::NotFound(_)) => issue_code(&state, purpose, to, locale).await?,
+                Ok(_) | Err(StoreError::NotFound(_)) => issue_code(&state, purpose, to, locale).await?,
                 Err(err) => return Err(err.into()),
             }
         }
         CodePurpose::Login | CodePurpose::ResetPassword => {
             check_phone(to)?;
             match state.store.user_by_phone(to).await {
-                Ok(user) if !user.disabled => {
+                // A guest account signs only through its links (scoped sessions); registering
+                // the number takes it over.
+                Ok(user) if !user.disabled && !user.guest => {
                     issue_code(&state, purpose, to, &user.locale).await?;
                 }
                 Ok(_) | Err(StoreError::NotFound(_)) => {}
@@ -252,10 +255,20 @@ pub async fn register(
     check_display_name(&form.name)?;
     use_code(&state, CodePurpose::Register, phone, &form.code).await?;
     let password_hash = hash(form.password).await?;
-    let user = state
+    let user = match state
         .store
         .create_user(phone, form.name.trim(), &password_hash, false, &client.context())
-        .await?;
+        .await
+    {
+        Ok(user) => user,
+        // The number was invited to sign before: the code proved it, the account is theirs.
+        Err(StoreError::Conflict(what)) => state
+            .store
+            .claim_guest(phone, form.name.trim(), &password_hash, &client.context())
+            .await?
+            .ok_or(StoreError::Conflict(what))?,
+        Err(err) => return Err(err.into()),
+    };
     start_session(&state, user, &client, StatusCode::CREATED).await
 }
 
@@ -268,6 +281,16 @@ pub struct LoginForm {
     pub password: Option<String>,
     /// Or a login code.
     pub code: Option<String>,
+}
+
+/// A password-less account made for an unregistered signer: it signs through its SMS links
+/// (scoped sessions) until the person registers the number, which takes the account over.
+fn guest_account() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "guest",
+        "this number was invited to sign through a link: open the link in the SMS, or register the number to use the portal",
+    )
 }
 
 fn bad_login() -> ApiError {
@@ -320,6 +343,9 @@ pub async fn login(
         (None, Some(code)) => {
             use_code(&state, CodePurpose::Login, phone, &code).await?;
             let user = user.filter(|u| !u.disabled).ok_or_else(bad_login)?;
+            if user.guest {
+                return Err(guest_account());
+            }
             start_session(&state, user, &client, StatusCode::OK).await
         }
         _ => Err(ApiError::invalid("give either password or code")),

@@ -13,6 +13,8 @@ use crate::app::AppState;
 pub const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
 /// Content type of a Word 97–2003 upload.
 pub const DOC: &str = "application/msword";
+/// Largest PDF a conversion may produce.
+const MAX_OUTPUT: u64 = 100 * 1024 * 1024;
 /// Longest a conversion may take.
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -30,7 +32,18 @@ pub async fn word_to_pdf(state: &AppState, bytes: &[u8], content_type: &str) -> 
             "Word files need LibreOffice on the server (install libreoffice-writer-nogui, or set QZ_OFFICE); upload a PDF instead",
         ));
     };
-    let _turn = state.office_jobs.acquire().await.map_err(ApiError::internal)?;
+    // One conversion at a time; a queue that does not move within a minute is refused rather
+    // than left to hold requests open.
+    let _turn = tokio::time::timeout(Duration::from_secs(60), state.office_jobs.acquire())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "other Word files are being converted; try again in a minute",
+            )
+        })?
+        .map_err(ApiError::internal)?;
     let bytes = bytes.to_vec();
     let doc = content_type == DOC;
     tokio::task::spawn_blocking(move || convert(&office, &bytes, doc))
@@ -47,7 +60,10 @@ fn convert(office: &std::path::Path, bytes: &[u8], doc: bool) -> ApiResult<Vec<u
         .join(if doc { "document.doc" } else { "document.docx" });
     std::fs::write(&input, bytes).map_err(ApiError::internal)?;
     let profile = format!("file://{}", dir.path().join("profile").display());
-    let mut child = std::process::Command::new(office)
+    let mut command = std::process::Command::new(office);
+    // Its own process group: `soffice` starts `soffice.bin`, and a timeout must stop both.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command
         .arg(format!("-env:UserInstallation={profile}"))
         .args(["--headless", "--norestore", "--convert-to", "pdf", "--outdir"])
         .arg(dir.path())
@@ -68,6 +84,10 @@ fn convert(office: &std::path::Path, bytes: &[u8], doc: bool) -> ApiResult<Vec<u
         match child.try_wait().map_err(ApiError::internal)? {
             Some(status) => break status,
             None if started.elapsed() > TIMEOUT => {
+                let group = format!("-{}", child.id());
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", "--", &group])
+                    .status();
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(ApiError::new(
@@ -79,7 +99,15 @@ fn convert(office: &std::path::Path, bytes: &[u8], doc: bool) -> ApiResult<Vec<u
             None => std::thread::sleep(Duration::from_millis(100)),
         }
     };
-    match std::fs::read(dir.path().join("document.pdf")) {
+    let output = dir.path().join("document.pdf");
+    if std::fs::metadata(&output).is_ok_and(|m| m.len() > MAX_OUTPUT) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "conversion_failed",
+            "the converted PDF is larger than 100 MiB",
+        ));
+    }
+    match std::fs::read(&output) {
         Ok(pdf) if status.success() && pdf.starts_with(b"%PDF-") => Ok(pdf),
         _ => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use der::Decode as _;
 use serde::Deserialize;
 
-use qz_domain::flow::{Party, SignerAction};
+use qz_domain::flow::{Party, SignerAction, SignerStatus};
 use qz_domain::seal::{GrantRef, SealOwner};
 use qz_pki::SignerIdentity;
 use qz_pki::custody::remote::RemoteSigner;
@@ -124,6 +124,7 @@ async fn plan(state: &AppState, caller: &Caller, id: &str, form: &SignForm) -> A
         .find(|s| s.id == slot_id)
         .cloned()
         .ok_or_else(|| ApiError::not_found("signer"))?;
+    crate::api::guests::matches_named(state, &slot, &caller.user.id).await?;
     let seal = visible_seal(state, caller, &form.seal_id).await?;
     // The seal must be the slot's own: the person's, or the organization's.
     let matches = match (seal.as_ref().owner, &slot.user_id, &slot.org_id) {
@@ -236,7 +237,7 @@ pub async fn sign(
             return Err(err);
         }
     }
-    Ok(Json(finish_slot(&state, &caller, &id, &slot_id).await?).into_response())
+    Ok(Json(finish_slot(&state, &caller, &plan.flow, &slot_id).await?).into_response())
 }
 
 /// Notes a failed signing among the flow's abnormal tasks (异常任务); refusals of the caller's
@@ -253,16 +254,16 @@ async fn record_failure(state: &AppState, flow_id: &str, slot_id: &str, err: &Ap
 }
 
 /// Marks the slot signed and tells whoever is next (or everyone, when the flow ended).
-async fn finish_slot(state: &AppState, caller: &Caller, flow_id: &str, slot_id: &str) -> ApiResult<Flow> {
+async fn finish_slot(state: &AppState, caller: &Caller, before: &Flow, slot_id: &str) -> ApiResult<Flow> {
     let flow = state
         .store
-        .finish_signer(&caller.actor, flow_id, slot_id, &caller.context())
+        .finish_signer(&caller.actor, &before.id, slot_id, &caller.context())
         .await
         .map_err(rule_error)?;
     if flow.status.ended() {
         notify_ended(state, &flow).await;
     } else {
-        notify_current(state, &flow).await;
+        notify_current(state, &flow, Some(before)).await;
     }
     Ok(flow)
 }
@@ -552,12 +553,15 @@ pub async fn pending_finish(
     let picture = seal_image(&state, &seal).await?;
     let placements: Vec<PresetForm> =
         serde_json::from_value(pending.placements.clone()).map_err(ApiError::internal)?;
-    let done = state.store.signed_documents(&pending.signer_id).await?;
     let flow_id = pending.flow_id.clone();
+    let flow = state.store.flow(&flow_id).await?;
+    let slot = flow
+        .signers
+        .iter()
+        .find(|s| s.id == pending.signer_id)
+        .ok_or_else(|| ApiError::not_found("signer"))?;
+    crate::api::guests::matches_named(&state, slot, &caller.user.id).await?;
     for part in &pending.documents {
-        if done.contains(&part.idx) {
-            continue;
-        }
         let value = form
             .signatures
             .iter()
@@ -567,6 +571,16 @@ pub async fn pending_finish(
             .ok_or_else(|| ApiError::invalid("signature is hex (at most 1024 bytes)"))?;
         let lock = state.document_locks.get(&format!("{flow_id}/{}", part.idx));
         let _held = lock.lock().await;
+        // A finish of the same pending signature that ran meanwhile (a retry from the phone)
+        // may have appended it already.
+        if state
+            .store
+            .signed_documents(&pending.signer_id)
+            .await?
+            .contains(&part.idx)
+        {
+            continue;
+        }
         let flow = state.store.flow(&flow_id).await?;
         let doc = flow
             .documents
@@ -604,8 +618,11 @@ pub async fn pending_finish(
                 reserve,
             )?;
             if hex(&cms.to_be_signed().map_err(ApiError::internal)?) != expected {
-                return Err(ApiError::internal(
-                    "the signature revision did not prepare the same way twice",
+                // The seal image or the platform's chain changed since: confirm again.
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "stale",
+                    "the signature could not be prepared the same way again",
                 ));
             }
             let der = cms
@@ -615,7 +632,20 @@ pub async fn pending_finish(
             Ok([input.as_slice(), &tail].concat())
         })
         .await
-        .map_err(ApiError::internal)??;
+        .map_err(ApiError::internal)?;
+        let signed = match signed {
+            Ok(bytes) => bytes,
+            Err(err) if err.code == "stale" => {
+                return Err(stale(
+                    &state,
+                    &caller,
+                    &pending,
+                    "the seal image or the platform's certificates changed since it was prepared",
+                )
+                .await);
+            }
+            Err(err) => return Err(err),
+        };
         match store_version(
             &state,
             &caller,
@@ -648,7 +678,22 @@ pub async fn pending_finish(
             }
         }
     }
-    let flow = finish_slot(&state, &caller, &flow_id, &pending.signer_id).await?;
+    let flow = match finish_slot(&state, &caller, &flow, &pending.signer_id).await {
+        Ok(flow) => flow,
+        Err(err) => {
+            // A parallel finish of the same pending signature completed the slot first.
+            let current = state.store.flow(&flow_id).await?;
+            let signed = current
+                .signers
+                .iter()
+                .any(|s| s.id == pending.signer_id && s.status == SignerStatus::Signed);
+            if !signed {
+                return Err(err);
+            }
+            current
+        }
+    };
+    // False when a parallel finish marked it done already: nothing more to record.
     state
         .store
         .end_pending(&pending.id, "done", None, &caller.context())

@@ -125,11 +125,25 @@ async fn failed_notification(state: &AppState, flow_id: &str, signer_id: Option<
     }
 }
 
-/// The people whose turn it is: person slots (an unregistered signer gets their SMS link), and
-/// for organization slots the org's admin.
-pub(crate) async fn notify_current(state: &AppState, flow: &Flow) {
+/// The people whose turn has just come (compared with `before`, the flow as it was): person
+/// slots (an unregistered signer gets their SMS link), and for organization slots the org's
+/// admin. Slots whose turn had come already are not told again (a guest's link would be
+/// replaced under their fingers).
+pub(crate) async fn notify_current(state: &AppState, flow: &Flow, before: Option<&Flow>) {
     let rules = flow.as_ref();
+    let earlier: Vec<String> = before
+        .map(|b| {
+            b.as_ref()
+                .current_signers()
+                .iter()
+                .map(|s| s.id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
     for signer in rules.current_signers() {
+        if earlier.contains(&signer.id) {
+            continue;
+        }
         let recipient = match &signer.party {
             Party::Person(user) => Some(user.clone()),
             Party::Org(org) => state.store.org_admin(org).await.ok().flatten(),
@@ -280,6 +294,7 @@ pub async fn create(
             "staged" => signer.stage.unwrap_or(0),
             _ => return Err(ApiError::invalid("order is unordered, ordered or staged")),
         };
+        let mut expected = None;
         let party = match (&signer.user_id, &signer.phone, &signer.org_id) {
             (Some(user), None, None) => Party::Person(state.store.user(user).await?.id),
             (None, Some(phone), None) if signer.name.is_some() || signer.id_number.is_some() => {
@@ -288,7 +303,7 @@ pub async fn create(
                         "an unregistered signer needs name, phone and id_number",
                     ));
                 };
-                let user = crate::api::guests::guest_account(
+                let (user, named) = crate::api::guests::named_person(
                     &state,
                     name,
                     phone.trim(),
@@ -296,6 +311,7 @@ pub async fn create(
                     &caller.context(),
                 )
                 .await?;
+                expected = Some(named);
                 Party::Person(user.id)
             }
             (None, Some(phone), None) => Party::Person(
@@ -323,7 +339,11 @@ pub async fn create(
             let Some((_, pages)) = documents.get(preset.document) else {
                 return Err(ApiError::invalid(format!("no document {}", preset.document)));
             };
-            if preset.placement.page == 0 || preset.placement.page > *pages {
+            let last = preset
+                .placement
+                .cross_page
+                .map_or(preset.placement.page, |c| c.to);
+            if preset.placement.page == 0 || preset.placement.page > *pages || last > *pages {
                 return Err(ApiError::invalid(format!(
                     "document {} has {pages} pages",
                     preset.document
@@ -349,6 +369,7 @@ pub async fn create(
             org_id: org,
             may_decline,
             positions,
+            expected,
         });
     }
     check_signers(&rules)?;
@@ -371,7 +392,7 @@ pub async fn create(
             &caller.context(),
         )
         .await?;
-    notify_current(&state, &flow).await;
+    notify_current(&state, &flow, None).await;
     Ok((StatusCode::CREATED, Json(flow)))
 }
 

@@ -3,7 +3,7 @@
 //! texts a single-use link (`/m/sign/{token}`, the token only in the SMS, its hash stored).
 //! Opening it takes an SMS code to the bound phone; the first time, the name and ID number are
 //! checked with the identity provider, which gives the person a hosted certificate and a name
-//! seal. The link is then spent and a 30-minute session opens that is scoped to that one flow
+//! seal (the phone is the third element: the SMS code proves it). The link is then spent and a 30-minute session opens that is scoped to that one flow
 //! (`auth::Caller` refuses everything else), so a guest sees only their own task. Signing then
 //! works as for anyone: the SMS code (purpose `sign`) is the intent.
 
@@ -19,7 +19,9 @@ use qz_domain::account::CodePurpose;
 use qz_domain::identity::{
     IdentityStatus, ProviderOutcome, check_id_number, check_real_name, mask_id_number,
 };
-use qz_store::{Flow, FlowSigner, GuestLink, NewIdentity, Session, StoreError, TrailContext, User};
+use qz_store::{
+    ExpectedIdentity, Flow, FlowSigner, GuestLink, NewIdentity, Session, StoreError, TrailContext, User,
+};
 
 use crate::api::accounts::{issue_code, use_code};
 use crate::api::auth::{Client, session_cookies};
@@ -34,59 +36,66 @@ pub const LINK_TTL: i64 = 3 * 24 * 3600;
 /// A guest session lasts half an hour.
 pub const SESSION_TTL: i64 = 30 * 60;
 
-/// The account for an unregistered signer named by the initiator. A phone that already has an
-/// account keeps it (a registered person signs in the portal, or through the link too); a new
-/// guest's name and ID number are kept sealed until they confirm them on their phone.
-pub(crate) async fn guest_account(
+/// The account for a person the initiator names by name, phone and ID number, and the
+/// identity to bind to their slot. A phone that already has an account keeps it; a new one
+/// becomes a password-less guest account. Nothing about an existing account is compared or
+/// revealed here (that would let initiators test guesses of other people's ID numbers): the
+/// slot carries the named identity, and only a person whose verified identity matches it can
+/// sign it (`matches_named`).
+pub(crate) async fn named_person(
     state: &AppState,
     name: &str,
     phone: &str,
     id_number: &str,
     context: &TrailContext,
-) -> ApiResult<User> {
+) -> ApiResult<(User, ExpectedIdentity)> {
     let name = name.trim();
     check_real_name(name)?;
     let id_number = check_id_number(id_number)?;
     qz_domain::account::check_phone(phone)?;
     let user = state.store.guest_user(phone, name, context).await?;
-    match state.store.identity(&user.id).await? {
-        Some(identity) => {
-            let known = state
-                .key
-                .open(&identity.id_sealed, &format!("identity:{}", user.id))?;
-            if identity.real_name != name || known.as_slice() != id_number.as_bytes() {
-                return Err(ApiError::invalid(format!(
-                    "the phone {phone} belongs to someone with another name or ID number"
-                )));
-            }
-        }
-        // A registered person verifies themselves in the portal.
-        None if !user.guest => {}
-        None => {
-            let sealed = state
-                .key
-                .seal(id_number.as_bytes(), &format!("identity:{}", user.id))?;
-            state
-                .store
-                .put_identity(
-                    &user.id,
-                    &NewIdentity {
-                        real_name: name,
-                        id_masked: &mask_id_number(&id_number),
-                        id_digest: &state.key.id_digest(&id_number),
-                        id_sealed: &sealed,
-                        provider: provider_name(&state.config.identity),
-                        // Checked with the provider when they confirm on their phone.
-                        status: IdentityStatus::Pending,
-                        reference: None,
-                        reason: None,
-                    },
-                    context,
-                )
-                .await?;
-        }
+    let expected = ExpectedIdentity {
+        name: name.to_owned(),
+        id_digest: state.key.id_digest(&id_number),
+        id_sealed: state
+            .key
+            .seal(id_number.as_bytes(), &expected_context(&user.id))?,
+    };
+    Ok((user, expected))
+}
+
+fn expected_context(user_id: &str) -> String {
+    format!("expected-identity:{user_id}")
+}
+
+fn mismatch() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "identity_mismatch",
+        "your verified identity is not the one the sender named for this task (您的实名信息与发起方填写的不一致)",
+    )
+}
+
+/// Refuses `user_id` for a slot whose initiator named someone else: the person's verified
+/// identity must carry the named legal name and ID number.
+pub(crate) async fn matches_named(state: &AppState, slot: &FlowSigner, user_id: &str) -> ApiResult<()> {
+    let (Some(name), Some(digest)) = (&slot.expected_name, &slot.expected_id_digest) else {
+        return Ok(());
+    };
+    let Some(identity) = state.store.identity(user_id).await? else {
+        return Err(mismatch());
+    };
+    if identity.status != IdentityStatus::Verified || &identity.real_name != name {
+        return Err(mismatch());
     }
-    Ok(user)
+    let number = state
+        .key
+        .open(&identity.id_sealed, &format!("identity:{user_id}"))?;
+    let number = std::str::from_utf8(&number).map_err(ApiError::internal)?;
+    if &state.key.id_digest(number) != digest {
+        return Err(mismatch());
+    }
+    Ok(())
 }
 
 /// Texts a fresh link to a guest whose turn it is; earlier links of the slot stop working.
@@ -240,7 +249,13 @@ pub async fn open(
     use_code(&state, CodePurpose::Login, &user.phone, &form.code).await?;
     let mut context = client.context();
     context.actor = Some(user.id.clone());
-    confirm_identity(&state, &user, &context).await?;
+    let flow = state.store.flow(&link.flow_id).await?;
+    let slot = flow
+        .signers
+        .iter()
+        .find(|s| s.id == link.signer_id)
+        .ok_or_else(|| ApiError::not_found("signer"))?;
+    confirm_identity(&state, &user, slot, &context).await?;
     crate::credentials::ensure_person(&state, &user.id, &context).await?;
     let (session_token, session_id) = new_token()?;
     let csrf = hex(&random_bytes::<16>()?);
@@ -282,31 +297,29 @@ pub async fn open(
 }
 
 /// The first time a guest proves their phone, the name and ID number the initiator gave are
-/// checked with the identity provider (three elements: name, number, phone).
-async fn confirm_identity(state: &AppState, user: &User, context: &TrailContext) -> ApiResult<()> {
-    let Some(identity) = state.store.identity(&user.id).await? else {
+/// checked with the identity provider and become the account's verified identity; a guest
+/// verified before must match what this slot names.
+async fn confirm_identity(
+    state: &AppState,
+    user: &User,
+    slot: &FlowSigner,
+    context: &TrailContext,
+) -> ApiResult<()> {
+    if let Some(identity) = state.store.identity(&user.id).await?
+        && identity.status == IdentityStatus::Verified
+    {
+        return matches_named(state, slot, &user.id).await;
+    }
+    let (Some(name), Some(sealed)) = (&slot.expected_name, &slot.expected_id_sealed) else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "no identity was given for this signer",
         ));
     };
-    match identity.status {
-        IdentityStatus::Verified => return Ok(()),
-        IdentityStatus::Rejected => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "identity_rejected",
-                "the name and ID number given for you did not pass the real-name check; ask the sender to correct them",
-            ));
-        }
-        IdentityStatus::Pending | IdentityStatus::Unverified => {}
-    }
-    let number = state
-        .key
-        .open(&identity.id_sealed, &format!("identity:{}", user.id))?;
+    let number = state.key.open(sealed, &expected_context(&user.id))?;
     let number = String::from_utf8(number.to_vec()).map_err(ApiError::internal)?;
-    let outcome = ask_provider(&state.config.identity, &state.http, &identity.real_name, &number).await?;
+    let outcome = ask_provider(&state.config.identity, &state.http, name, &number).await?;
     let (status, reason) = match &outcome {
         ProviderOutcome::Match => (IdentityStatus::Verified, None),
         ProviderOutcome::Mismatch(reason) => (IdentityStatus::Rejected, Some(reason.as_str())),
@@ -318,15 +331,25 @@ async fn confirm_identity(state: &AppState, user: &User, context: &TrailContext)
             ));
         }
     };
+    if status == IdentityStatus::Rejected {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "identity_rejected",
+            "the name and ID number given for you did not pass the real-name check; ask the sender to correct them",
+        ));
+    }
+    let id_sealed = state
+        .key
+        .seal(number.as_bytes(), &format!("identity:{}", user.id))?;
     state
         .store
         .put_identity(
             &user.id,
             &NewIdentity {
-                real_name: &identity.real_name,
-                id_masked: &identity.id_masked,
+                real_name: name,
+                id_masked: &mask_id_number(&number),
                 id_digest: &state.key.id_digest(&number),
-                id_sealed: &identity.id_sealed,
+                id_sealed: &id_sealed,
                 provider: provider_name(&state.config.identity),
                 status,
                 reference: None,
@@ -335,13 +358,6 @@ async fn confirm_identity(state: &AppState, user: &User, context: &TrailContext)
             context,
         )
         .await?;
-    if status == IdentityStatus::Rejected {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "identity_rejected",
-            "the name and ID number given for you did not pass the real-name check; ask the sender to correct them",
-        ));
-    }
     Ok(())
 }
 

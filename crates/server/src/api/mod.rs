@@ -20,6 +20,7 @@ pub mod guests;
 pub mod idempotency;
 pub mod identity;
 pub mod orgs;
+pub mod pages;
 pub mod ratelimit;
 pub mod report;
 pub mod requests;
@@ -227,6 +228,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/flows/{id}/revoke", post(flows::revoke))
         .route("/flows/{id}/trail", get(flows::trail))
         .route("/flows/{id}/report", get(report::report))
+        .route("/flows/{id}/documents/{idx}/pages", get(pages::sizes))
+        .route("/flows/{id}/documents/{idx}/pages/{page}", get(pages::image))
         .route("/settings/flows", get(settings::show))
         .route("/admin/settings/flows", put(settings::update))
         .route(

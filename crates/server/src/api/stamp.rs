@@ -215,6 +215,11 @@ pub(crate) fn prepare_with_marks(
     let document = Document::open(input).map_err(|e| ApiError::invalid(format!("the PDF: {e}")))?;
     let mut marks = Vec::with_capacity(placements.len());
     let pages = document.pages().len();
+    // Each cross-page seal cuts and compresses the image again: a few per document is what
+    // anyone stamps.
+    if placements.iter().filter(|p| p.cross_page.is_some()).count() > 4 {
+        return Err(ApiError::invalid("at most 4 cross-page seals per document"));
+    }
     let aspect = f64::from(picture.height) / f64::from(picture.width.max(1));
     for placement in placements {
         let page = placement.page;

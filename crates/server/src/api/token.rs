@@ -75,6 +75,9 @@ pub async fn enrol(
         ));
     }
     let (csr, remote) = checked_request(&form.csr)?;
+    if remote.algorithm.oid == qz_pki::oid::SHA256_WITH_RSA && remote.max_len < 256 {
+        return Err(ApiError::invalid("RSA keys have at least 2048 bits"));
+    }
     use_code(&state, CodePurpose::Sign, &caller.user.phone, &form.code).await?;
     let identity = state
         .store

@@ -3,6 +3,11 @@
 -- that one flow (sessions.scope).
 ALTER TABLE users ADD COLUMN guest INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN scope TEXT;
+-- Whom the initiator named for a person's slot (name, ID number digest, the number sealed for
+-- the named account): only a person whose verified identity matches signs it.
+ALTER TABLE flow_signers ADD COLUMN expected_name TEXT;
+ALTER TABLE flow_signers ADD COLUMN expected_id_digest TEXT;
+ALTER TABLE flow_signers ADD COLUMN expected_id_sealed BLOB;
 
 CREATE TABLE guest_links (
     token_hash TEXT PRIMARY KEY,

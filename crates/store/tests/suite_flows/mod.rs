@@ -66,6 +66,7 @@ pub async fn flows(store: &Store, context: &TrailContext) {
                 org_id: None,
                 may_decline: true,
                 positions: serde_json::json!([]),
+                expected: None,
             },
             NewSigner {
                 stage: 1,
@@ -73,6 +74,7 @@ pub async fn flows(store: &Store, context: &TrailContext) {
                 org_id: None,
                 may_decline: false,
                 positions: serde_json::json!([]),
+                expected: None,
             },
         ],
         cc: vec![c.id.clone()],

@@ -41,6 +41,7 @@ pub async fn parties(store: &Store, context: &TrailContext) {
                     org_id: None,
                     may_decline: true,
                     positions: serde_json::json!([]),
+                    expected: None,
                 }],
                 cc: Vec::new(),
             },
