@@ -213,6 +213,12 @@ def test_reminder_replaces_the_guest_link(platform: Platform):
     gone = requests.get(platform.server.url(f"/api/v1/guest/{first}"), timeout=30)
     assert gone.status_code == 410, gone.text
     assert requests.get(platform.server.url(f"/api/v1/guest/{second}"), timeout=30).status_code == 200
+    # Batch reminders (批量催签): an answer per flow; the signer just reminded is skipped (once an
+    # hour), a flow the caller cannot see is an error of its own, not of the batch.
+    batch = sender.api.ok("POST", "/flows/remind", {"ids": [flow["id"], "no-such-flow"]})
+    assert batch[0] == {"id": flow["id"], "reminded": [], "skipped": [flow["signers"][0]["id"]]}, batch
+    assert batch[1]["id"] == "no-such-flow" and batch[1]["error"] == "not_found", batch
+    expect(sender.api.post("/flows/remind", {"ids": []}), 400)
     # The guest declines through the link: the flow is void.
     guest = open_link(platform, phone, second)
     declined = guest.ok("POST", f"/flows/{flow['id']}/decline", {"reason": "条款有误"})

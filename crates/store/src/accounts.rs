@@ -387,25 +387,31 @@ impl Store {
         Ok(())
     }
 
-    /// A live session by id, with its user.
+    /// A live session by id, with its user (one query: every authenticated request asks).
     pub async fn session(&self, id: &str) -> Result<(Session, User), StoreError> {
-        let row = sqlx::query(
-            "SELECT id, user_id, csrf, acting_for, expires_at, scope FROM sessions WHERE id = $1 AND expires_at > $2",
+        let user_columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = query_text!(
+            "SELECT {user_columns}, s.id, s.csrf, s.acting_for, s.expires_at, s.scope \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.expires_at > $2"
         )
         .bind(id)
         .bind(now())
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound("session"))?;
+        let user = user_from_row(&row)?;
         let session = Session {
-            id: row.try_get(0)?,
-            user_id: row.try_get(1)?,
-            csrf: row.try_get(2)?,
-            acting_for: row.try_get(3)?,
-            expires_at: row.try_get(4)?,
-            scope: row.try_get(5)?,
+            id: row.try_get(12)?,
+            user_id: user.id.clone(),
+            csrf: row.try_get(13)?,
+            acting_for: row.try_get(14)?,
+            expires_at: row.try_get(15)?,
+            scope: row.try_get(16)?,
         };
-        let user = self.user(&session.user_id).await?;
         Ok((session, user))
     }
 

@@ -414,6 +414,26 @@ impl Store {
         Ok(flow)
     }
 
+    /// One document of a flow, as it stands.
+    pub async fn flow_document(&self, flow_id: &str, idx: i64) -> Result<FlowDocument, StoreError> {
+        let r = sqlx::query(
+            "SELECT idx, name, original_blob, current_sha256, size, version FROM flow_documents WHERE flow_id = $1 AND idx = $2",
+        )
+        .bind(flow_id)
+        .bind(idx)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("document"))?;
+        Ok(FlowDocument {
+            idx: r.try_get(0)?,
+            name: r.try_get(1)?,
+            original_blob: r.try_get(2)?,
+            current_sha256: r.try_get(3)?,
+            size: r.try_get(4)?,
+            version: r.try_get(5)?,
+        })
+    }
+
     /// The documents `signer_id` signed already (indexes).
     pub async fn signed_documents(&self, signer_id: &str) -> Result<Vec<i64>, StoreError> {
         let rows = sqlx::query("SELECT idx FROM flow_signatures WHERE signer_id = $1 ORDER BY idx")

@@ -133,7 +133,43 @@ pub async fn remind(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let flow = visible_flow(&state, &caller, &id).await?;
+    let (reminded, skipped) = remind_flow(&state, &caller, &id).await?;
+    Ok(Json(
+        serde_json::json!({ "reminded": reminded, "skipped": skipped }),
+    ))
+}
+
+/// `POST /flows/remind` body: several flows at once (批量催签).
+#[derive(Debug, Deserialize)]
+pub struct BatchRemindForm {
+    /// Flow ids (at most 100).
+    pub ids: Vec<String>,
+}
+
+/// `POST /flows/remind`: reminds the current signers of each flow; answers per flow.
+pub async fn remind_many(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(form): Body<BatchRemindForm>,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    if form.ids.is_empty() || form.ids.len() > 100 {
+        return Err(ApiError::invalid("remind 1 to 100 flows at once"));
+    }
+    let mut results = Vec::with_capacity(form.ids.len());
+    for id in &form.ids {
+        results.push(match remind_flow(&state, &caller, id).await {
+            Ok((reminded, skipped)) => {
+                serde_json::json!({ "id": id, "reminded": reminded, "skipped": skipped })
+            }
+            Err(err) => serde_json::json!({ "id": id, "error": err.code, "detail": err.detail }),
+        });
+    }
+    Ok(Json(results))
+}
+
+/// Reminds one flow's current signers; the slots reminded and skipped.
+async fn remind_flow(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(Vec<String>, Vec<String>)> {
+    let flow = visible_flow(state, caller, id).await?;
     if flow.initiator != caller.user.id {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -174,7 +210,7 @@ pub async fn remind(
         let user = state.store.user(&user_id).await?;
         let sent = match flow.signers.iter().find(|s| s.id == signer.id) {
             // An unregistered signer gets a fresh link (the older one stops working).
-            Some(slot) if user.guest => crate::api::guests::send_link(&state, &flow, slot, &user).await,
+            Some(slot) if user.guest => crate::api::guests::send_link(state, &flow, slot, &user).await,
             _ => {
                 state
                     .notifier
@@ -205,9 +241,7 @@ pub async fn remind(
             Err(err) => return Err(err),
         }
     }
-    Ok(Json(
-        serde_json::json!({ "reminded": reminded, "skipped": skipped }),
-    ))
+    Ok((reminded, skipped))
 }
 
 /// `POST /flows/revoke` body: several flows at once (批量撤销).

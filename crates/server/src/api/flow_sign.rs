@@ -292,12 +292,7 @@ async fn append_one(
     let lock = state.document_locks.get(&format!("{flow_id}/{idx}"));
     let _held = lock.lock().await;
     for _ in 0..APPEND_ATTEMPTS {
-        let flow = state.store.flow(flow_id).await?;
-        let doc = flow
-            .documents
-            .iter()
-            .find(|d| d.idx == idx)
-            .ok_or_else(|| ApiError::not_found("document"))?;
+        let doc = state.store.flow_document(flow_id, idx).await?;
         let input = state.blobs.get(&doc.current_sha256).await?;
         let signed = sign_blocking(
             state,

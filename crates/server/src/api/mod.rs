@@ -210,6 +210,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Signing flows.
         .route("/flows", get(flows::list).post(flows::create))
         .route("/flows/revoke", post(flow_batch::revoke_many))
+        .route("/flows/remind", post(flow_batch::remind_many))
         .route("/flows/abnormal", get(flow_batch::abnormal))
         .route("/flows/download", post(flow_batch::download_many))
         .route("/flows/{id}/documents.zip", get(flow_batch::download_zip))

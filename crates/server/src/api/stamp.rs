@@ -92,6 +92,15 @@ pub(crate) async fn signing_certificate(
     caller: &Caller,
     owner: SealOwner<'_>,
 ) -> ApiResult<CertRecord> {
+    // The common case: the certificate exists. Issuing the first one (and the person's
+    // default seal) is only looked at when it does not.
+    let existing = match owner {
+        SealOwner::Org(org_id) => state.store.active_certificate(None, Some(org_id)).await?,
+        SealOwner::Person(user_id) => state.store.active_certificate(Some(user_id), None).await?,
+    };
+    if let Some(cert) = existing {
+        return Ok(cert);
+    }
     let cert = match owner {
         SealOwner::Org(org_id) => {
             let org = state.store.org(org_id).await?;
