@@ -59,4 +59,9 @@ pub mod fuzzing {
             let _ = prepared.finish(&[1, 2, 3]);
         }
     }
+
+    /// Renders the first page of `data`, small, if it parses.
+    pub fn render_first_page(data: &[u8]) {
+        let _ = crate::render_page(data, 1, 120);
+    }
 }
