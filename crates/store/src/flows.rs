@@ -565,8 +565,18 @@ impl Store {
             context,
         )
         .await?;
-        let flow = load_flow(&mut tx, flow_id, "").await?;
         tx.commit().await?;
+        // The flow as the two updates above left it (read under this transaction's lock),
+        // without reading it all again.
+        let mut flow = flow;
+        if let Some(slot) = flow.signers.iter_mut().find(|s| s.id == signer_id) {
+            slot.status = SignerStatus::Signed;
+            slot.signed_by = Some(actor.user_id.clone());
+            slot.ended_at = Some(at);
+        }
+        flow.status = next.status;
+        flow.updated_at = at;
+        flow.ended_at = (next.status != FlowStatus::InProgress).then_some(at);
         Ok(flow)
     }
 
