@@ -117,6 +117,14 @@ impl Store {
         context: &TrailContext,
     ) -> Result<(), StoreError> {
         let mut tx = begin_write(self).await?;
+        if self.backend == crate::Backend::Postgres {
+            // Two sends for one slot at once must not both leave a live link: they queue on the
+            // slot's row (SQLite has one writer at a time anyway).
+            sqlx::query("SELECT id FROM flow_signers WHERE id = $1 FOR UPDATE")
+                .bind(&link.signer_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         let at = now();
         sqlx::query("UPDATE guest_links SET expires_at = $2 WHERE signer_id = $1 AND spent_at IS NULL AND expires_at > $2")
             .bind(&link.signer_id)
