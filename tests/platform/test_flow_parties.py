@@ -527,5 +527,13 @@ def test_cross_page_and_multi_page_seals(platform: Platform, pki: Path, qz: Path
     left = im.crop((0, box_px[1], 300, box_px[3]))
     assert reds(left) == 0
     expect(person.api.get(f"/flows/{flow['id']}/documents/0/pages/9"), 400)
+    # The same renderer from the command line.
+    signed = tmp_path / "cross.pdf"
+    signed.write_bytes(pdf)
+    out = run([qz, "render", signed, "--page", "3", "--width", "600", "-o", tmp_path / "p3.png"])
+    assert out.returncode == 0, out.stderr
+    assert Image.open(tmp_path / "p3.png").size == im.size
+    missing = run([qz, "render", signed, "--page", "9", "-o", tmp_path / "p9.png"])
+    assert missing.returncode != 0 and "4 pages" in missing.stderr, missing.stderr
     stranger = platform.verified_user("看客")
     expect(stranger.api.get(f"/flows/{flow['id']}/documents/0/pages/1"), 404)

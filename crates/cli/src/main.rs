@@ -63,6 +63,20 @@ enum Command {
     Admin(admin_cmd::AdminCommand),
     /// Time signing in this process (for comparisons; see also `cargo bench`).
     Bench(sign_cmd::BenchArgs),
+    /// Render one page of a PDF to PNG (the platform's page images, 页面预览).
+    Render {
+        /// The PDF.
+        input: std::path::PathBuf,
+        /// Page, from 1.
+        #[arg(long, default_value_t = 1)]
+        page: usize,
+        /// Width in pixels (100–2400).
+        #[arg(long, default_value_t = 900)]
+        width: u32,
+        /// Where to write the PNG.
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
 }
 
 /// Writes to stdout; a closed pipe (`qz verify … | head`) is not an error worth a panic.
@@ -70,6 +84,13 @@ pub(crate) fn print_out(text: &str) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+fn render(input: &std::path::Path, page: usize, width: u32, output: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let pdf = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let png = qz_pdf::render_page(&pdf, page, width)?;
+    std::fs::write(output, png).with_context(|| format!("cannot write {}", output.display()))
 }
 
 fn main() -> ExitCode {
@@ -94,6 +115,12 @@ fn main() -> ExitCode {
         Command::Cosign(command) => cosign_cmd::run(command).map(|()| ExitCode::SUCCESS),
         Command::Token(command) => token_cmd::run(command).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => sign_cmd::bench(args).map(|()| ExitCode::SUCCESS),
+        Command::Render {
+            input,
+            page,
+            width,
+            output,
+        } => render(&input, page, width, &output).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
