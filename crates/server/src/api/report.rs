@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use qz_domain::flow::FlowStatus;
+use qz_domain::flow::{FlowStatus, SignerStatus};
 use qz_domain::identity::IdentityStatus;
 use qz_pdf::{Document, ReportLine, SignatureOptions};
 use qz_store::{Flow, TrailEvent};
@@ -45,6 +45,14 @@ fn status_zh(status: FlowStatus) -> &'static str {
         FlowStatus::Declined => "已拒签",
         FlowStatus::Revoked => "已撤销",
         FlowStatus::Expired => "已过期",
+    }
+}
+
+fn signer_status_zh(status: SignerStatus) -> &'static str {
+    match status {
+        SignerStatus::Waiting => "未签署",
+        SignerStatus::Signed => "已签署",
+        SignerStatus::Declined => "已拒签",
     }
 }
 
@@ -146,7 +154,7 @@ async fn lines(state: &AppState, flow: &Flow, trail: &[TrailEvent]) -> ApiResult
             "{}. {party}（第 {} 批，{}）",
             n + 1,
             signer.stage + 1,
-            signer.status.as_str()
+            signer_status_zh(signer.status)
         )));
         let identified = match (&signer.user_id, &signer.org_id) {
             (Some(user), _) => {
