@@ -30,14 +30,38 @@ pub enum CosignCommand {
     Autosign(AutosignArgs),
 }
 
+/// The phone's enrolled key and the password that opens it (the signing intent).
 #[derive(Debug, Args)]
-pub struct AutosignArgs {
+pub struct PhoneKey {
     /// The prefix given to `enroll --code`.
     #[arg(long)]
     key: PathBuf,
     /// Environment variable with the certificate password.
     #[arg(long)]
     password_env: String,
+}
+
+impl PhoneKey {
+    fn enrolment(&self) -> Result<Enrolment> {
+        Ok(serde_json::from_slice(&std::fs::read(with_extension(
+            &self.key, "json",
+        ))?)?)
+    }
+
+    /// Opening the share with the password is the signing intent.
+    fn share(&self) -> Result<ClientShare> {
+        ClientShare::open(
+            &std::fs::read(with_extension(&self.key, "share"))?,
+            &password(&self.password_env)?,
+        )
+        .context("wrong certificate password, or a damaged share")
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AutosignArgs {
+    #[command(flatten)]
+    phone: PhoneKey,
     #[command(flatten)]
     session: SessionArgs,
     /// Hours (default 24, at most 4320).
@@ -47,12 +71,8 @@ pub struct AutosignArgs {
 
 #[derive(Debug, Args)]
 pub struct ConfirmArgs {
-    /// The prefix given to `enroll --code`.
-    #[arg(long)]
-    key: PathBuf,
-    /// Environment variable with the certificate password.
-    #[arg(long)]
-    password_env: String,
+    #[command(flatten)]
+    phone: PhoneKey,
     #[command(flatten)]
     session: SessionArgs,
     /// Only this pending signature (default: every one waiting).
@@ -277,16 +297,11 @@ pub fn run(command: CosignCommand) -> Result<()> {
             ));
         }
         CosignCommand::Autosign(args) => {
-            let enrolment: Enrolment =
-                serde_json::from_slice(&std::fs::read(with_extension(&args.key, "json"))?)?;
+            let enrolment = args.phone.enrolment()?;
             if enrolment.routes == legacy_routes() {
                 bail!("auto-sign is a platform feature: enrol with `qz cosign enroll --code`");
             }
-            let share = ClientShare::open(
-                &std::fs::read(with_extension(&args.key, "share"))?,
-                &password(&args.password_env)?,
-            )
-            .context("wrong certificate password, or a damaged share")?;
+            let share = args.phone.share()?;
             let body = serde_json::json!({
                 "hours": args.hours,
                 "key_id": enrolment.key_id,
@@ -308,13 +323,8 @@ pub fn run(command: CosignCommand) -> Result<()> {
                 method: String,
                 documents: Vec<Document>,
             }
-            let enrolment: Enrolment =
-                serde_json::from_slice(&std::fs::read(with_extension(&args.key, "json"))?)?;
-            // Opening the share with the password is the signing intent.
-            let share = ClientShare::open(
-                &std::fs::read(with_extension(&args.key, "share"))?,
-                &password(&args.password_env)?,
-            )?;
+            let enrolment = args.phone.enrolment()?;
+            let share = args.phone.share()?;
             let public = unhex(&enrolment.public_key)?;
             let session = Session::from_env(&args.session)?;
             let api = format!("{}/api/v1", enrolment.server);

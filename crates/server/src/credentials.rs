@@ -99,6 +99,51 @@ async fn issue_hosted_if(
     Ok(record)
 }
 
+/// Certifies a key held outside the platform (the phone's co-sign key, a token's key) for the
+/// person with `identity`, records it as their active certificate (the previous one is revoked
+/// as superseded) and tells the revocation services.
+#[allow(clippy::too_many_arguments)]
+pub async fn certify_person_key(
+    state: &AppState,
+    user_id: &str,
+    identity: &qz_store::Identity,
+    spki: spki::SubjectPublicKeyInfoOwned,
+    custody: Custody,
+    algorithm: &str,
+    cosign_key: Option<&str>,
+    context: &TrailContext,
+) -> ApiResult<CertRecord> {
+    let subject = person_subject(state, user_id, identity)?;
+    let pki = state.pki.clone();
+    let cert = tokio::task::spawn_blocking(move || pki.certify(&subject, spki, CERT_VALIDITY))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let der = cert.to_der().map_err(ApiError::internal)?;
+    let id = state.store.new_certificate_id();
+    let record = state
+        .store
+        .insert_certificate(
+            &NewCertificate {
+                id: &id,
+                owner_user: Some(user_id),
+                owner_org: None,
+                serial: &hex(cert.tbs_certificate().serial_number().as_bytes()),
+                subject: &cert.tbs_certificate().subject().to_string(),
+                custody,
+                algorithm,
+                cert_der: &der,
+                key_sealed: None,
+                not_after: not_after_of(&der),
+            },
+            cosign_key,
+            context,
+        )
+        .await?;
+    sync_revocations(state).await;
+    Ok(record)
+}
+
 /// The CA's key type as stored.
 pub fn algorithm_name(state: &AppState) -> &'static str {
     match state.pki.key_algorithm() {

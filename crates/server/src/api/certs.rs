@@ -17,7 +17,7 @@ use qz_domain::access::OrgAction;
 use qz_domain::account::CodePurpose;
 use qz_domain::identity::IdentityStatus;
 use qz_pki::custody::cosign::{ServerShare, SignRequest, SignResponse};
-use qz_store::{CertRecord, Custody, NewCertificate, StoreError, TrailContext};
+use qz_store::{CertRecord, Custody, StoreError, TrailContext};
 
 use crate::api::accounts::use_code;
 use crate::api::auth::{Caller, Client, session_of};
@@ -410,39 +410,22 @@ pub async fn certify(
         .await?
         .filter(|i| i.status == IdentityStatus::Verified)
         .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "forbidden", "the identity is not verified"))?;
-    let subject = credentials::person_subject(&state, &key.user_id, &identity)?;
-    let pki = state.pki.clone();
-    let spki = csr.info.public_key.clone();
-    let cert = tokio::task::spawn_blocking(move || pki.certify(&subject, spki, credentials::CERT_VALIDITY))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-    let der = cert.to_der().map_err(ApiError::internal)?;
-    let cert_id = state.store.new_certificate_id();
     let context = TrailContext {
         actor: Some(key.user_id.clone()),
         ..client.context()
     };
-    state
-        .store
-        .insert_certificate(
-            &NewCertificate {
-                id: &cert_id,
-                owner_user: Some(&key.user_id),
-                owner_org: None,
-                serial: &hex(cert.tbs_certificate().serial_number().as_bytes()),
-                subject: &cert.tbs_certificate().subject().to_string(),
-                custody: Custody::Cosign,
-                algorithm: "sm2",
-                cert_der: &der,
-                key_sealed: None,
-                not_after: credentials::not_after_of(&der),
-            },
-            Some(&key.id),
-            &context,
-        )
-        .await?;
-    credentials::sync_revocations(&state).await;
+    let record = credentials::certify_person_key(
+        &state,
+        &key.user_id,
+        &identity,
+        csr.info.public_key.clone(),
+        Custody::Cosign,
+        "sm2",
+        Some(&key.id),
+        &context,
+    )
+    .await?;
+    let der = record.cert_der;
     let issuing = state
         .pki
         .issuing_certificate()

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use qz_domain::account::CodePurpose;
 use qz_pki::custody::remote::RemoteSigner;
-use qz_store::{Custody, NewCertificate};
+use qz_store::Custody;
 
 use crate::api::accounts::use_code;
 use crate::api::auth::Caller;
@@ -22,7 +22,7 @@ use crate::api::certs::{CertOut, out};
 use crate::api::{ApiError, ApiResult, Body};
 use crate::app::AppState;
 use crate::credentials;
-use crate::secrets::{hex, unhex};
+use crate::secrets::unhex;
 
 /// A PKCS#10 request (hex DER) whose signature verifies under its own key, and that key
 /// described; shared with co-sign enrolment.
@@ -84,39 +84,21 @@ pub async fn enrol(
         .identity(&caller.user.id)
         .await?
         .ok_or_else(|| ApiError::not_found("identity"))?;
-    let subject = credentials::person_subject(&state, &caller.user.id, &identity)?;
-    let pki = state.pki.clone();
-    let spki = csr.info.public_key.clone();
-    let cert = tokio::task::spawn_blocking(move || pki.certify(&subject, spki, credentials::CERT_VALIDITY))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-    let cert_der = cert.to_der().map_err(ApiError::internal)?;
     let algorithm = match remote.digest {
         qz_pki::DigestAlgorithm::Sm3 => "sm2",
         _ if remote.algorithm.oid == qz_pki::oid::ECDSA_WITH_SHA256 => "p256",
         _ => "rsa",
     };
-    let id = state.store.new_certificate_id();
-    let record = state
-        .store
-        .insert_certificate(
-            &NewCertificate {
-                id: &id,
-                owner_user: Some(&caller.user.id),
-                owner_org: None,
-                serial: &hex(cert.tbs_certificate().serial_number().as_bytes()),
-                subject: &cert.tbs_certificate().subject().to_string(),
-                custody: Custody::Token,
-                algorithm,
-                cert_der: &cert_der,
-                key_sealed: None,
-                not_after: credentials::not_after_of(&cert_der),
-            },
-            None,
-            &caller.context(),
-        )
-        .await?;
-    credentials::sync_revocations(&state).await;
+    let record = credentials::certify_person_key(
+        &state,
+        &caller.user.id,
+        &identity,
+        csr.info.public_key.clone(),
+        Custody::Token,
+        algorithm,
+        None,
+        &caller.context(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(out(record))))
 }
