@@ -330,6 +330,28 @@ pub enum Inbox {
 }
 
 impl Inbox {
+    /// Every view, in the order the inbox shows its tabs.
+    pub const ALL: [Inbox; 6] = [
+        Inbox::Todo,
+        Inbox::WaitingOthers,
+        Inbox::Completed,
+        Inbox::Void,
+        Inbox::Cc,
+        Inbox::Initiated,
+    ];
+
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Inbox::Todo => "todo",
+            Inbox::WaitingOthers => "waiting_others",
+            Inbox::Completed => "completed",
+            Inbox::Void => "void",
+            Inbox::Cc => "cc",
+            Inbox::Initiated => "initiated",
+        }
+    }
+
     /// Parses the API name.
     pub fn parse(text: &str) -> Result<Self> {
         Ok(match text {

@@ -380,6 +380,22 @@ pub fn svg(drawing: &SealDrawing) -> Result<(String, f32, f32), DrawError> {
     Ok((svg, width, height))
 }
 
+/// Renders any SVG of ours (with text in the system fonts) to a PNG of `width` × `height`
+/// pixels; the web pages' captcha uses it.
+pub fn rasterize_svg(svg: &str, width: u32, height: u32) -> Result<Vec<u8>, DrawError> {
+    let options = usvg::Options {
+        fontdb: fonts()?,
+        ..usvg::Options::default()
+    };
+    let tree = usvg::Tree::from_str(svg, &options).map_err(|e| DrawError::Render(e.to_string()))?;
+    let mut pixmap = Pixmap::new(width.max(1), height.max(1))
+        .ok_or_else(|| DrawError::Render("the picture is too large to render".into()))?;
+    let size = tree.size();
+    let transform = Transform::from_scale(width as f32 / size.width(), height as f32 / size.height());
+    resvg::render(&tree, transform, &mut pixmap.as_mut());
+    pixmap.encode_png().map_err(|e| DrawError::Render(e.to_string()))
+}
+
 /// Renders a seal to PNG bytes (transparent background, `dpi` resolution).
 pub fn render_png(drawing: &SealDrawing) -> Result<Vec<u8>, DrawError> {
     let (svg, width_mm, height_mm) = svg(drawing)?;

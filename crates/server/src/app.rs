@@ -166,6 +166,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state.clone())
         .merge(crate::api::router(state.clone()))
+        .merge(crate::web::router(state.clone()))
         .merge(crate::pki::router(pki))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state, count))

@@ -8,4 +8,5 @@ pub mod credentials;
 pub mod notify;
 pub mod pki;
 pub mod secrets;
+pub mod web;
 pub mod xlsx;

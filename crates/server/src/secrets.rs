@@ -130,6 +130,14 @@ impl PlatformKey {
         self.mac_hex("qz id digest v1", &[id_number])
     }
 
+    /// A tag over web tickets (captchas, the verification page's page-image grants): only
+    /// this installation can make one.
+    pub fn ticket_tag(&self, kind: &str, fields: &[&str]) -> String {
+        let mut parts = vec![kind];
+        parts.extend_from_slice(fields);
+        self.mac_hex("qz web ticket v1", &parts)
+    }
+
     /// Keyed digest of a one-time code: six digits are too few to hash without a key.
     pub fn code_digest(&self, purpose: &str, recipient: &str, code: &str) -> String {
         self.mac_hex("qz code digest v1", &[purpose, recipient, code])

@@ -689,29 +689,7 @@ impl Store {
         before: Option<&str>,
         limit: i64,
     ) -> Result<Page<FlowSummary>, StoreError> {
-        // A slot is the user's: their own, or their organization's.
-        const MINE: &str =
-            "(s.user_id = $1 OR s.org_id IN (SELECT org_id FROM memberships WHERE user_id = $1))";
-        const CURRENT: &str = "s.status = 'waiting' AND s.stage = (SELECT MIN(t.stage) FROM flow_signers t WHERE t.flow_id = f.id AND t.status = 'waiting')";
-        let involved = format!(
-            "(f.initiator = $1 OR EXISTS (SELECT 1 FROM flow_signers s WHERE s.flow_id = f.id AND {MINE}) \
-             OR EXISTS (SELECT 1 FROM flow_cc c WHERE c.flow_id = f.id AND c.user_id = $1))"
-        );
-        let filter = match view {
-            Inbox::Todo => format!(
-                "f.status = 'in_progress' AND EXISTS (SELECT 1 FROM flow_signers s WHERE s.flow_id = f.id AND {MINE} AND {CURRENT})"
-            ),
-            Inbox::WaitingOthers => format!(
-                "f.status = 'in_progress' AND (f.initiator = $1 OR EXISTS (SELECT 1 FROM flow_signers s WHERE s.flow_id = f.id AND {MINE})) \
-                 AND NOT EXISTS (SELECT 1 FROM flow_signers s WHERE s.flow_id = f.id AND {MINE} AND {CURRENT})"
-            ),
-            Inbox::Completed => format!("f.status = 'completed' AND {involved}"),
-            Inbox::Void => format!("f.status IN ('declined', 'revoked', 'expired') AND {involved}"),
-            Inbox::Cc => {
-                "EXISTS (SELECT 1 FROM flow_cc c WHERE c.flow_id = f.id AND c.user_id = $1)".to_owned()
-            }
-            Inbox::Initiated => "f.initiator = $1".to_owned(),
-        };
+        let filter = inbox_filter(view);
         let rows = query_text!(
             "SELECT {FLOW_COLUMNS} FROM flows f WHERE {filter} AND ($2 = '' OR f.id < $2) ORDER BY f.id DESC LIMIT $3"
         )
@@ -722,6 +700,21 @@ impl Store {
         .await?;
         let items = rows.iter().map(summary_from_row).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(items, limit, |f| f.id.clone()))
+    }
+
+    /// How many flows each inbox view holds for `user_id` (the tabs' counts).
+    pub async fn inbox_counts(&self, user_id: &str) -> Result<Vec<(Inbox, i64)>, StoreError> {
+        let mut counts = Vec::new();
+        for view in Inbox::ALL {
+            let filter = inbox_filter(view);
+            let count: i64 = query_text!("SELECT COUNT(*) FROM flows f WHERE {filter}")
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
+            counts.push((view, count));
+        }
+        Ok(counts)
     }
 
     /// Enters a completed flow's document in the revocation registry.
@@ -826,4 +819,28 @@ async fn set_status(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The SQL condition on `flows f` of an inbox view, for the user bound to `$1`.
+fn inbox_filter(view: Inbox) -> String {
+    // A slot is the user's: their own, or their organization's.
+    const MINE: &str = "(s.user_id = $1 OR s.org_id IN (SELECT org_id FROM memberships WHERE user_id = $1))";
+    const CURRENT: &str = "s.status = 'waiting' AND s.stage = (SELECT MIN(t.stage) FROM flow_signers t WHERE t.flow_id = f.id AND t.status = 'waiting')";
+    let involved = format!(
+        "(f.initiator = $1 OR EXISTS (SELECT 1 FROM flow_signers s WHERE s.flow_id = f.id AND {MINE}) \
+         OR EXISTS (SELECT 1 FROM flow_cc c WHERE c.flow_id = f.id AND c.user_id = $1))"
+    );
+    match view {
+        Inbox::Todo => format!(
+            "f.status = 'in_progress' AND EXISTS (SELECT 1 FROM flow_signers s WHERE s.flow_id = f.id AND {MINE} AND {CURRENT})"
+        ),
+        Inbox::WaitingOthers => format!(
+            "f.status = 'in_progress' AND (f.initiator = $1 OR EXISTS (SELECT 1 FROM flow_signers s WHERE s.flow_id = f.id AND {MINE})) \
+             AND NOT EXISTS (SELECT 1 FROM flow_signers s WHERE s.flow_id = f.id AND {MINE} AND {CURRENT})"
+        ),
+        Inbox::Completed => format!("f.status = 'completed' AND {involved}"),
+        Inbox::Void => format!("f.status IN ('declined', 'revoked', 'expired') AND {involved}"),
+        Inbox::Cc => "EXISTS (SELECT 1 FROM flow_cc c WHERE c.flow_id = f.id AND c.user_id = $1)".to_owned(),
+        Inbox::Initiated => "f.initiator = $1".to_owned(),
+    }
 }

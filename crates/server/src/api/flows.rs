@@ -15,7 +15,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use qz_domain::flow::{
     Inbox, Party, SignerRef, SignerStatus, check_signers, check_title, deadline_end_of_day,
@@ -437,13 +437,62 @@ pub(crate) async fn visible_flow(state: &AppState, caller: &Caller, id: &str) ->
     Ok(state.store.flow(id).await?)
 }
 
+/// A flow with the display names of the people and organizations it mentions.
+#[derive(Debug, Serialize)]
+pub struct FlowOut {
+    /// The flow.
+    #[serde(flatten)]
+    pub flow: Flow,
+    /// Display name by user or organization id: a person's name (masked phone when they have
+    /// none yet), an organization's name.
+    pub names: std::collections::BTreeMap<String, String>,
+}
+
 /// `GET /flows/{id}`.
 pub async fn show(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Flow>> {
-    Ok(Json(visible_flow(&state, &caller, &id).await?))
+) -> ApiResult<Json<FlowOut>> {
+    let flow = visible_flow(&state, &caller, &id).await?;
+    let mut names = std::collections::BTreeMap::new();
+    let people = std::iter::once(&flow.initiator)
+        .chain(flow.signers.iter().filter_map(|s| s.user_id.as_ref()))
+        .chain(flow.signers.iter().filter_map(|s| s.signed_by.as_ref()))
+        .chain(flow.cc.iter());
+    for user_id in people {
+        if names.contains_key(user_id) {
+            continue;
+        }
+        let user = state.store.user(user_id).await?;
+        let name = if user.name.trim().is_empty() {
+            crate::api::guests::mask_phone(&user.phone)
+        } else {
+            user.name
+        };
+        names.insert(user_id.clone(), name);
+    }
+    let orgs = flow.signers.iter().filter_map(|s| s.org_id.as_ref());
+    for org_id in orgs.chain(flow.acting_for.iter()) {
+        if !names.contains_key(org_id) {
+            names.insert(org_id.clone(), state.store.org(org_id).await?.name);
+        }
+    }
+    Ok(Json(FlowOut { flow, names }))
+}
+
+/// `GET /flows/counts`: how many flows each inbox view holds (the tabs' badges).
+pub async fn counts(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<std::collections::BTreeMap<&'static str, i64>>> {
+    let counts = state.store.inbox_counts(&caller.user.id).await?;
+    Ok(Json(
+        counts
+            .into_iter()
+            .map(|(view, count)| (view.as_str(), count))
+            .collect(),
+    ))
 }
 
 /// `GET /flows/{id}/documents/{idx}`: the current version (every signature so far).

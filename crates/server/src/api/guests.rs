@@ -166,7 +166,7 @@ pub struct GuestTaskOut {
     pub expires_at: i64,
 }
 
-fn mask_phone(phone: &str) -> String {
+pub(crate) fn mask_phone(phone: &str) -> String {
     let chars: Vec<char> = phone.chars().collect();
     if chars.len() < 7 {
         return "****".into();

@@ -151,6 +151,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Files.
         .route("/blobs", post(admin::upload))
         .route("/blobs/{id}", get(admin::download))
+        .route("/blobs/{id}/pages", get(pages::blob_sizes))
+        .route("/blobs/{id}/pages/{page}", get(pages::blob_image))
         // Administration.
         .route("/admin/users", get(admin::users))
         .route("/admin/users/{id}", get(admin::user))
@@ -212,6 +214,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/flows/revoke", post(flow_batch::revoke_many))
         .route("/flows/remind", post(flow_batch::remind_many))
         .route("/flows/abnormal", get(flow_batch::abnormal))
+        .route("/flows/counts", get(flows::counts))
         .route("/flows/download", post(flow_batch::download_many))
         .route("/flows/{id}/documents.zip", get(flow_batch::download_zip))
         .route("/flows/{id}/remind", post(flow_batch::remind))

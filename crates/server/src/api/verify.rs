@@ -58,6 +58,11 @@ pub async fn verify(
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     state.limiter.check(&format!("verify:{}", client.ip), 30)?;
+    Ok(Json(verify_bytes(&state, body).await?))
+}
+
+/// The verification answer for one file: the report and the registry's entry.
+pub async fn verify_bytes(state: &AppState, body: Bytes) -> ApiResult<serde_json::Value> {
     if body.is_empty() {
         return Err(ApiError::invalid("send the PDF as the request body"));
     }
@@ -75,10 +80,10 @@ pub async fn verify(
     .map_err(ApiError::internal)?
     .map_err(|e| ApiError::invalid(format!("cannot verify this file: {e}")))?;
     let revoked: Option<RevokedDocument> = state.store.revoked_document(&hashes).await?;
-    Ok(Json(serde_json::json!({
+    Ok(serde_json::json!({
         "report": report,
         "document_revocation": revoked,
-    })))
+    }))
 }
 
 /// `POST /flows/{id}/documents/{idx}/revoke` body.
