@@ -212,7 +212,7 @@ def sign_with_code(tab: Tab, phone: str):
     page.get_by_label("短信验证码").fill(tab.code(phone, before))
     tab.shot("intent")
     page.locator("#sign-confirm").click()
-    page.wait_for_url(re.compile(r"/flows/[^/]+$"))
+    page.wait_for_url(re.compile(r"/flows/(?!new$)[^/]+$"))
     page.wait_for_load_state("networkidle")
 
 
@@ -299,7 +299,7 @@ def test_countersign_between_two_users(tabs, platform, qz, root_pem, tmp_path):
     upload_in_wizard(a, pdf_bytes(1), "会签文件.pdf", "会签：年度预算")
     page = a.page
     page.get_by_role("button", name="+ 个人（手机号）").click()
-    page.get_by_label("手机号").fill(phone_b)
+    page.locator("dialog").get_by_label("手机号", exact=True).fill(phone_b)
     page.get_by_role("button", name="确定").click()
     page.locator("#signers .signer").nth(1).wait_for()
     a.shot("two-signers")
@@ -335,7 +335,7 @@ def test_countersign_between_two_users(tabs, platform, qz, root_pem, tmp_path):
     b.page.locator("#sign-send").click()
     b.page.get_by_label("短信验证码").fill(b.code(phone_b, before))
     b.page.locator("#sign-confirm").click()
-    b.page.wait_for_url(re.compile(r"/flows/[^/]+$"))
+    b.page.wait_for_url(re.compile(r"/flows/(?!new$)[^/]+$"))
     b.page.get_by_text("已完成").first.wait_for()
     b.shot("completed")
 
@@ -364,16 +364,17 @@ def test_unregistered_signer_on_a_phone(tabs, platform):
     page = sender.page
     page.locator("#signers .signer").first.get_by_role("button", name="删除").click()
     page.get_by_role("button", name="+ 外部个人（未注册）").click()
-    page.get_by_label("姓名").fill("周外部")
-    page.get_by_label("手机号").fill(guest_phone)
-    page.get_by_label("身份证号").fill(guest_id)
+    dialog = page.locator("dialog")
+    dialog.get_by_label("姓名", exact=True).fill("周外部")
+    dialog.get_by_label("手机号", exact=True).fill(guest_phone)
+    dialog.get_by_label("身份证号", exact=True).fill(guest_id)
     page.get_by_role("button", name="确定").click()
     page.locator("#signers .signer").first.wait_for()
     page.locator("#to-3").click()
     page.locator("#to-4").click()
     page.locator("#start-submit").click()
-    page.wait_for_url(re.compile(r"/flows/[^/]+$"))
-    page.get_by_text("周外部").wait_for()
+    page.wait_for_url(re.compile(r"/flows/(?!new$)[^/]+$"))
+    page.locator("#flow-signers").get_by_text("周外部").wait_for()
     sender.shot("sent")
 
     # The SMS link, from the outbox.

@@ -18,6 +18,13 @@ const working = () => el('p', { class: 'muted', role: 'status' }, el('span', { c
 const idCode = (id) => el('code', { class: 'id' }, id);
 const errorLine = () => el('p', { class: 'error', role: 'alert', hidden: true });
 
+/** Replaces `box`'s content with the error in plain words. */
+function failed(box, err) {
+  const line = el('p', { class: 'error', role: 'alert' });
+  showError(err, line);
+  box.replaceChildren(line);
+}
+
 /** A status chip with this page's own texts (`admin.{group}.{value}`); `tone` picks the colour. */
 function chip(group, value, tone) {
   return el('span', { class: `status ${tone || ''}` }, t(`admin.${group}.${value}`));
@@ -197,7 +204,7 @@ panels.users = {
         else addRows(page.items);
         cursor = page.next_cursor || null;
         more.hidden = !cursor;
-      } catch (err) { box.replaceChildren(); showError(err, box); }
+      } catch (err) { failed(box, err); }
     };
 
     // The API has no search: a term pages through every account and filters here.
@@ -219,7 +226,7 @@ panels.users = {
         if (!found.length) { box.replaceChildren(empty(t('admin.users.no_match'))); return; }
         addRows(found);
         box.prepend(el('p', { class: 'muted small' }, t('admin.users.found', { n: found.length })));
-      } catch (err) { box.replaceChildren(); showError(err, box); }
+      } catch (err) { failed(box, err); }
     };
 
     more.addEventListener('click', () => loadPage(false));
@@ -383,7 +390,12 @@ function importForm() {
           // The handler reads the workbook from the raw request body.
           const out = await api('POST', '/orgs/import', picked);
           close(out);
-        } catch (err) { status.replaceChildren(); showError(err, error); submit.disabled = false; }
+        } catch (err) {
+          status.replaceChildren();
+          showError(err, error);
+          if (err.status === 400) error.textContent = t('admin.orgs.import_failed', { detail: err.message });
+          submit.disabled = false;
+        }
       },
     }, el('p', {}, t('admin.orgs.import_hint')),
     el('p', { class: 'muted small' }, t('admin.orgs.import_rule')),
@@ -444,7 +456,7 @@ function showMembers(org) {
         }
         cursor = page.next_cursor || null;
         more.hidden = !cursor;
-      } catch (err) { box.replaceChildren(); showError(err, box); }
+      } catch (err) { failed(box, err); }
     }
     more.addEventListener('click', () => load(false));
 
@@ -507,7 +519,7 @@ panels.orgs = {
         const tree = await api('GET', '/orgs/tree');
         flat = flatten(tree);
         treeBox.replaceChildren(tree.length ? el('ul', { class: 'tree root' }, tree.map(node)) : empty(t('admin.orgs.tree_empty')));
-      } catch (err) { treeBox.replaceChildren(); showError(err, treeBox); }
+      } catch (err) { failed(treeBox, err); }
     }
 
     async function loadList(reset) {
@@ -538,7 +550,7 @@ panels.orgs = {
         }
         cursor = page.next_cursor || null;
         more.hidden = !cursor;
-      } catch (err) { listBox.replaceChildren(); showError(err, listBox); }
+      } catch (err) { failed(listBox, err); }
     }
     more.addEventListener('click', () => loadList(false));
 
@@ -683,13 +695,13 @@ panels.requests = {
     async function load(reset) {
       if (reset) { cursor = null; box.replaceChildren(loading()); }
       try {
-        const page = await api('GET', `/requests${qs({ view: 'decide', status: status.value, kind: kind.value, limit: 20, cursor })}`);
+        const page = await api('GET', `/requests${qs({ view: 'decide', status: status.value, kind: kind.value, limit: 50, cursor })}`);
         if (reset) box.replaceChildren();
         if (reset && !page.items.length) box.replaceChildren(empty(status.value === 'pending' ? t('admin.req.none_pending') : t('admin.req.none')));
         box.append(...page.items.map(requestCard));
         cursor = page.next_cursor || null;
         more.hidden = !cursor;
-      } catch (err) { box.replaceChildren(); showError(err, box); }
+      } catch (err) { failed(box, err); }
     }
     status.addEventListener('change', () => load(true));
     kind.addEventListener('change', () => load(true));
@@ -792,7 +804,7 @@ panels.seals = {
           el('h3', {}, t('admin.grants.list'), el('span', { class: 'badge' }, grants.length)),
           error,
           grants.length ? grantTable.table : empty(t('admin.grants.none'))));
-      } catch (err) { box.replaceChildren(); showError(err, box); }
+      } catch (err) { failed(box, err); }
     }
     this.load = load;
     this.select = (id) => { picker.value = id; current = id; load(); };
@@ -830,7 +842,7 @@ panels.seals = {
           ], { 'data-grant-request-id': r.id });
         }
         reqBox.replaceChildren(error, table.table);
-      } catch (err) { reqBox.replaceChildren(); showError(err, reqBox); }
+      } catch (err) { failed(reqBox, err); }
     }
     reqStatus.addEventListener('change', loadRequests);
 
@@ -915,14 +927,14 @@ panels.certs = {
             [el('strong', {}, (c.subject.match(/(?:^|,)CN=([^,]+)/) || [])[1] || c.subject), el('div', { class: 'muted small dn' }, c.subject)],
             idCode(c.serial),
             [el('span', { class: 'nowrap' }, t(`admin.custody.${c.custody}`)), el('div', { class: 'muted small' }, c.algorithm)],
-            [statusChip(c.status === 'active' ? 'active' : 'revoked'),
+            [c.status === 'active' ? chip('cert_status', 'active', 'ok') : chip('cert_status', 'revoked', 'bad'),
               c.revoked_at ? el('div', { class: 'small' }, fmtTime(c.revoked_at), ' · ', t(`admin.reason.${REASONS[c.revoke_reason] || 'unspecified'}`)) : null],
             fmtDate(c.not_after),
             el('span', { class: 'row tight nowrap' }, download, revoke),
           ], { 'data-cert-id': c.id });
         }
         box.replaceChildren(table.table);
-      } catch (err) { box.replaceChildren(); showError(err, box); }
+      } catch (err) { failed(box, err); }
     }
     this.select = (id) => { picker.value = id; current = id; load(); };
     root.append(
@@ -981,7 +993,7 @@ panels.flows = {
           ]);
         }
         abnormal.replaceChildren(table.table);
-      } catch (err) { abnormal.replaceChildren(); showError(err, abnormal); }
+      } catch (err) { failed(abnormal, err); }
     }
 
     async function lookup() {
@@ -1011,14 +1023,14 @@ panels.flows = {
             el('a', { class: 'button primary', href: `/flows/${enc(flow.id)}` }, t('admin.flows.open')),
             el('button', { type: 'button', onclick: () => openPanel('trail', `flow:${flow.id}`) }, t('admin.trail.view')))));
       } catch (err) {
-        if (err.status !== 404) { result.replaceChildren(); showError(err, result); return; }
+        if (err.status !== 404) { failed(result, err); return; }
         // Platform admins see a flow's page only as a party; its trail is open to them.
         try {
           const page = await api('GET', `/admin/trail${qs({ object: `flow:${id}`, limit: 100 })}`);
           if (!page.items.length) { result.replaceChildren(empty(t('admin.flows.not_found'))); return; }
           result.replaceChildren(el('p', { class: 'note' }, t('admin.flows.not_party')), trailTable(page.items),
             el('div', { class: 'actions' }, el('button', { type: 'button', onclick: () => openPanel('trail', `flow:${id}`) }, t('admin.trail.view'))));
-        } catch (err2) { result.replaceChildren(); showError(err2, result); }
+        } catch (err2) { failed(result, err2); }
       }
     }
 
@@ -1131,7 +1143,7 @@ panels.settings = {
         el('p', { class: 'muted small' }, t('admin.set.providers_dev'))));
 
     return (async () => {
-      try { fill(await api('GET', '/settings/flows')); body.replaceChildren(form); } catch (err) { body.replaceChildren(); showError(err, body); }
+      try { fill(await api('GET', '/settings/flows')); body.replaceChildren(form); } catch (err) { failed(body, err); }
     })();
   },
 };
@@ -1189,7 +1201,7 @@ panels.outbox = {
         table = listTable([t('common.time'), t('admin.outbox.channel'), t('admin.outbox.recipient'), t('admin.outbox.body'), t('common.status')]);
         box.replaceChildren(el('p', { class: 'muted small' }, t('admin.outbox.count', { n: all.length })), table.table);
         showMore();
-      } catch (err) { box.replaceChildren(); showError(err, box); }
+      } catch (err) { failed(box, err); }
     }
     more.addEventListener('click', showMore);
     root.append(
@@ -1243,7 +1255,7 @@ panels.trail = {
           : empty(t('admin.trail.none', { object })));
         cursor = page.next_cursor || null;
         more.hidden = !cursor;
-      } catch (err) { box.replaceChildren(); showError(err, box); }
+      } catch (err) { failed(box, err); }
     }
     more.addEventListener('click', () => load(false));
 
@@ -1259,7 +1271,7 @@ panels.trail = {
             : el('div', {}, el('p', { class: 'verdict bad' }, t('admin.trail.chain_bad')),
               kv([[t('admin.trail.object'), el('code', {}, out.object)], [t('admin.trail.seq'), String(out.seq)], [t('admin.trail.problem'), out.problem]])));
           verdict.append(el('p', { class: 'muted small' }, t('admin.trail.checked_at', { time: fmtTime(Math.floor(Date.now() / 1000)) })));
-        } catch (err) { verdict.replaceChildren(); showError(err, verdict); } finally { verify.disabled = false; }
+        } catch (err) { failed(verdict, err); } finally { verify.disabled = false; }
       },
     }, t('admin.trail.verify'));
 

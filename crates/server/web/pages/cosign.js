@@ -6,6 +6,11 @@
 // ended here).
 import { $, api, confirmBox, el, empty, fmtDate, fmtTime, me, param, showError, t, toast } from '/static/core.js';
 
+/** Replaces `node`'s children, skipping null/false and flattening arrays. */
+function put(node, ...children) {
+  node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 const ALPHABET = /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{12}$/;
 const KEY = '~/qz-cosign/me';
 const origin = location.origin;
@@ -24,7 +29,7 @@ function loading() {
 function errorLine(target, err) {
   const p = el('p', { class: 'error', role: 'alert' });
   showError(err, p);
-  target.replaceChildren(p);
+  put(target, p);
 }
 
 /** A command to run in the 协同签名工具, with a copy button. */
@@ -46,7 +51,7 @@ function normalise(code) {
 
 function showSteps(code) {
   $('#cs-steps').hidden = false;
-  $('#cs-enroll-cmd').replaceChildren(
+  put($('#cs-enroll-cmd'), 
     command(`read -rs QZ_CERT_PASSWORD && export QZ_CERT_PASSWORD\nqz cosign enroll --server ${origin} --code ${code} --password-env QZ_CERT_PASSWORD --out ${KEY}`,
       t('cosign.download.cmd')));
 }
@@ -80,23 +85,23 @@ if (given) {
 function renderAccount() {
   const box = $('#cs-account');
   if (loggedIn) {
-    box.replaceChildren(el('div', { class: 'spread' },
+    put(box, el('div', { class: 'spread' },
       el('span', {}, t('cosign.account.as'), ' ', el('strong', {}, me.name || me.phone)),
       el('a', { href: '/me' }, t('cosign.account.center'))));
   } else {
     const next = encodeURIComponent(location.pathname + location.search);
-    box.replaceChildren(el('p', {}, t('cosign.account.login_hint')),
+    put(box, el('p', {}, t('cosign.account.login_hint')),
       el('div', { class: 'actions' }, el('a', { class: 'button primary', href: `/login?next=${next}` }, t('cosign.account.login'))));
   }
 }
 
 async function loadCert() {
   const box = $('#cs-cert-state');
-  box.replaceChildren(loading());
+  put(box, loading());
   try {
     const certs = await api('GET', '/me/certificates');
     if (certs.custody !== 'cosign') {
-      box.replaceChildren(el('p', {}, t('cosign.cert.hosted')),
+      put(box, el('p', {}, t('cosign.cert.hosted')),
         el('p', {}, el('a', { href: '/me#grants' }, t('cosign.cert.hosted_link'))));
       $('#cs-download').hidden = true;
       return certs;
@@ -104,7 +109,7 @@ async function loadCert() {
     const active = certs.items.find((c) => c.status === 'active' && c.custody === 'cosign');
     if (active) {
       const cn = /CN=([^,]+)/.exec(active.subject || '')?.[1] || active.subject;
-      box.replaceChildren(
+      put(box, 
         el('p', {}, el('span', { class: 'status active' }, t('cosign.cert.ok')), ' ', el('strong', {}, cn)),
         el('dl', { class: 'kv' },
           el('dt', {}, t('cosign.cert.valid_to')), el('dd', {}, fmtDate(active.not_after)),
@@ -112,7 +117,7 @@ async function loadCert() {
           el('dt', {}, t('cosign.cert.serial')), el('dd', { class: 'small' }, active.serial)),
         el('p', { class: 'muted small' }, t('cosign.cert.redownload')));
     } else {
-      box.replaceChildren(el('p', {}, el('span', { class: 'status pending' }, t('cosign.cert.none'))),
+      put(box, el('p', {}, el('span', { class: 'status pending' }, t('cosign.cert.none'))),
         el('p', { class: 'muted small' }, t('cosign.cert.none_hint')));
     }
     return certs;
@@ -121,12 +126,12 @@ async function loadCert() {
 
 async function loadPending() {
   const box = $('#cs-pending-list');
-  box.replaceChildren(loading());
+  put(box, loading());
   try {
     const list = await api('GET', '/me/pending-signatures');
-    if (!list.length) { box.replaceChildren(empty(t('cosign.pending.none'))); return; }
+    if (!list.length) { put(box, empty(t('cosign.pending.none'))); return; }
     const titles = await Promise.all(list.map((p) => api('GET', `/flows/${p.flow_id}`).then((f) => f.title).catch(() => p.flow_id)));
-    box.replaceChildren(el('ul', { class: 'cs-list' }, list.map((p, i) => el('li', {},
+    put(box, el('ul', { class: 'cs-list' }, list.map((p, i) => el('li', {},
       el('div', { class: 'spread' }, el('strong', {}, titles[i]), el('span', { class: 'status pending' }, t('cosign.pending.waiting'))),
       el('p', { class: 'muted small' },
         t('cosign.pending.meta', { n: p.documents.length, time: fmtTime(p.created_at), until: fmtTime(p.expires_at) }),
@@ -152,13 +157,13 @@ const HOURS = [24, 72, 168, 720, 2160, 4320];
 async function loadAutosign(custody) {
   const state = $('#cs-auto-state');
   const enable = $('#cs-auto-enable');
-  state.replaceChildren(loading());
-  enable.replaceChildren();
+  put(state, loading());
+  put(enable);
   try {
     const grants = await api('GET', '/me/autosign');
     const live = grants.find((g) => !g.revoked_at && g.not_before <= now() && now() < g.not_after);
     if (live) {
-      state.replaceChildren(el('div', { class: 'me-switch on' },
+      put(state, el('div', { class: 'me-switch on' },
         el('strong', {}, t('cosign.auto.on_until', { time: fmtTime(live.not_after) })),
         el('button', {
           type: 'button', class: 'danger',
@@ -168,21 +173,21 @@ async function loadAutosign(custody) {
           },
         }, t('cosign.auto.off'))));
     } else {
-      state.replaceChildren(el('div', { class: 'me-switch' }, el('strong', {}, t('cosign.auto.is_off'))));
+      put(state, el('div', { class: 'me-switch' }, el('strong', {}, t('cosign.auto.is_off'))));
     }
     if (custody !== 'cosign') {
-      enable.replaceChildren(el('p', { class: 'small' }, el('a', { href: '/me#grants' }, t('cosign.auto.hosted'))));
+      put(enable, el('p', { class: 'small' }, el('a', { href: '/me#grants' }, t('cosign.auto.hosted'))));
       return;
     }
     const select = el('select', { id: 'cs-hours' }, HOURS.map((h) => el('option', { value: h },
       h % 24 === 0 ? t('cosign.auto.days', { n: h / 24 }) : t('cosign.auto.hours', { n: h }))));
     const cmd = el('div');
-    const update = () => cmd.replaceChildren(command(
+    const update = () => put(cmd, command(
       `qz cosign autosign --key ${KEY} --password-env QZ_CERT_PASSWORD --session-env QZ_SESSION --csrf-env QZ_CSRF --hours ${select.value}`,
       t('cosign.auto.cmd')));
     select.addEventListener('change', update);
     update();
-    enable.replaceChildren(
+    put(enable, 
       el('p', { class: 'small' }, live ? t('cosign.auto.renew_hint') : t('cosign.auto.on_hint')),
       el('label', { for: 'cs-hours' }, t('cosign.auto.window')), select, cmd,
       el('p', { class: 'muted small' }, t('cosign.auto.after')));
@@ -190,7 +195,7 @@ async function loadAutosign(custody) {
 }
 
 function renderSession() {
-  $('#cs-session-cmd').replaceChildren(command(
+  put($('#cs-session-cmd'), command(
     `read -rs QZ_LOGIN_PASSWORD\ncurl -s -c qz.jar -H 'Content-Type: application/json' \\\n  -d "{\\"phone\\":\\"${me.phone}\\",\\"password\\":\\"$QZ_LOGIN_PASSWORD\\"}" \\\n  ${origin}/api/v1/auth/login > /dev/null\nexport QZ_SESSION=$(awk '$6=="qz_session"{print $7}' qz.jar)\nexport QZ_CSRF=$(awk '$6=="qz_csrf"{print $7}' qz.jar)`));
 }
 

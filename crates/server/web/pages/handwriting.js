@@ -3,6 +3,11 @@
 // handwritten signature. The link is the credential (no login on the phone).
 import { $, $$, api, ApiError, el, showError, t } from '/static/core.js';
 
+/** Replaces `node`'s children, skipping null/false and flattening arrays. */
+function put(node, ...children) {
+  node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 const token = $('#hw').dataset.token;
 const canvas = $('#pad');
 const ctx = canvas.getContext('2d');
@@ -157,7 +162,7 @@ $('#hw-submit').addEventListener('click', async () => {
   const error = $('#hw-error');
   error.hidden = true;
   button.disabled = true;
-  button.replaceChildren(el('span', { class: 'spinner' }), ' ', t('hw.sending'));
+  put(button, el('span', { class: 'spinner' }), ' ', t('hw.sending'));
   try {
     const png = await exportPng();
     if (!png) { error.textContent = t('hw.empty'); error.hidden = false; return; }
@@ -180,7 +185,7 @@ $('#hw-submit').addEventListener('click', async () => {
 function gone() {
   $('#hw-pad').hidden = true;
   $('#hw-state').hidden = false;
-  $('#hw-state').replaceChildren(
+  put($('#hw-state'), 
     el('p', { class: 'error' }, t('hw.gone')),
     el('p', { class: 'muted' }, t('hw.gone_hint')));
 }
@@ -190,7 +195,7 @@ function gone() {
   try {
     const link = await api('GET', `/handwriting-links/${encodeURIComponent(token)}`);
     state.hidden = true;
-    $('#hw-who').replaceChildren(t('hw.for'), ' ', el('strong', {}, link.name || ''));
+    put($('#hw-who'), t('hw.for'), ' ', el('strong', {}, link.name || ''));
     $('#hw-pad').hidden = false;
     size();
     let last = canvas.getBoundingClientRect();

@@ -5,6 +5,11 @@ import {
   showError, t, tabs, toast, upload,
 } from '/static/core.js';
 
+/** Replaces `node`'s children, skipping null/false and flattening arrays. */
+function put(node, ...children) {
+  node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 const now = () => Math.floor(Date.now() / 1000);
 const DAY = 86400;
 let meData = null;
@@ -36,7 +41,7 @@ function table(headers, rows) {
 function errorLine(target, err) {
   const p = el('p', { class: 'error', role: 'alert' });
   showError(err, p);
-  target.replaceChildren(p);
+  put(target, p);
 }
 
 /** `YYYY-MM-DD` as Unix seconds of 00:00 China time. */
@@ -101,7 +106,7 @@ function renderProfile() {
   const verified = identity.status === 'verified';
   const statusChip = chip(verified ? 'verified' : (identity.status === 'pending' ? 'pending' : 'bad'),
     t(`me.identity.${identity.status}`));
-  $('#profile-info').replaceChildren(
+  put($('#profile-info'), 
     el('dl', { class: 'kv' },
       el('dt', {}, t('me.profile.name')), el('dd', {}, user.name || '—'),
       el('dt', {}, t('common.phone')), el('dd', {}, user.phone),
@@ -192,14 +197,14 @@ function sealStatusChip(status) {
 
 async function loadSeals() {
   const box = $('#seal-cards');
-  box.replaceChildren(loading());
+  put(box, loading());
   try {
     const seals = await api('GET', '/me/seals');
     if (!seals.length) {
-      box.replaceChildren(empty(meData?.identity.status === 'verified' ? t('me.seals.none') : t('me.seals.verify_first')));
+      put(box, empty(meData?.identity.status === 'verified' ? t('me.seals.none') : t('me.seals.verify_first')));
       return seals;
     }
-    box.replaceChildren(...seals.map((seal) => el('figure', { class: 'me-seal' },
+    put(box, ...seals.map((seal) => el('figure', { class: 'me-seal' },
       el('img', { src: `/api/v1/seals/${seal.id}/image?v=${seal.updated_at}`, alt: seal.name, loading: 'lazy' }),
       el('figcaption', {},
         el('strong', {}, seal.name),
@@ -232,7 +237,7 @@ function showStats(seal) {
       [7, 30, 90, 365].map((d) => el('option', { value: d, selected: d === 30 }, t('me.stats.days', { n: d }))));
     const out = el('div', { class: 'me-stats', 'aria-live': 'polite' });
     const load = async () => {
-      out.replaceChildren(loading());
+      put(out, loading());
       const to = now() + 1;
       const from = to - Number(period.value) * DAY;
       try {
@@ -241,7 +246,7 @@ function showStats(seal) {
           api('GET', `/seals/${seal.id}/uses?limit=10`),
         ]);
         const max = Math.max(1, ...stats.by_day.map(([, n]) => n));
-        out.replaceChildren(
+        put(out, 
           el('p', {}, t('me.stats.total'), ' ', el('strong', { class: 'me-big' }, String(stats.total))),
           stats.by_day.length
             ? table([t('me.stats.day'), t('me.stats.count')], stats.by_day.map(([day, n]) => {
@@ -282,14 +287,14 @@ async function startCapture() {
   stopCapture();
   const box = $('#hw-link');
   box.hidden = false;
-  box.replaceChildren(loading());
+  put(box, loading());
   try {
     const link = await api('POST', '/me/handwriting-links');
     const qr = el('div', { class: 'qr', role: 'img', 'aria-label': t('me.hw.qr_label') });
     qr.innerHTML = link.qr_svg; // server-made SVG
     const left = el('span', { class: 'me-countdown' });
     const state = el('p', { class: 'muted small', 'aria-live': 'polite' }, el('span', { class: 'spinner' }), ' ', t('me.hw.waiting'));
-    box.replaceChildren(qr,
+    put(box, qr,
       el('p', { class: 'small' }, t('me.hw.scan'), ' ', left),
       el('p', { class: 'small me-wrap' }, t('me.hw.or_open'), ' ', el('a', { href: link.url, target: '_blank', rel: 'noopener' }, link.url)),
       state,
@@ -301,7 +306,7 @@ async function startCapture() {
       if (s <= 0) {
         stopCapture();
         left.textContent = '';
-        state.replaceChildren(el('span', { class: 'error' }, t('me.hw.expired')));
+        put(state, el('span', { class: 'error' }, t('me.hw.expired')));
         return;
       }
       left.textContent = t('me.hw.left', { m: Math.floor(s / 60), s: String(s % 60).padStart(2, '0') });
@@ -318,10 +323,15 @@ async function startCapture() {
           stopCapture();
           const seals = await loadSeals();
           const fresh = seals.find((s) => s.kind === 'handwriting' && s.created_at >= started);
-          state.replaceChildren(fresh
+          put(state, fresh
             ? el('strong', { class: 'me-ok' }, '✓ ', t('me.hw.received'))
             : el('span', { class: 'error' }, t('me.hw.expired')));
-          if (fresh) { qr.remove(); toast(t('me.hw.received')); }
+          if (fresh) {
+            qr.remove();
+            left.parentElement.remove();
+            box.querySelector('.me-wrap')?.remove();
+            toast(t('me.hw.received'));
+          }
           return;
         }
       } finally { if (capture) capture.busy = false; }
@@ -385,8 +395,8 @@ function renderOrgs() {
           ? el('button', { type: 'button', class: 'link', onclick: () => transferAdmin(org) }, t('me.orgs.transfer'))
           : null))));
   }
-  box.replaceChildren(table([t('common.name'), t('common.type'), t('common.role'), t('common.actions')], rows),
-    meData.orgs.length ? null : el('p', { class: 'muted small' }, t('me.orgs.none')));
+  put(box, table([t('common.name'), t('common.type'), t('common.role'), t('common.actions')], rows));
+  if (!meData.orgs.length) box.append(el('p', { class: 'muted small' }, t('me.orgs.none')));
 }
 
 async function allMembers(orgId) {
@@ -431,17 +441,17 @@ $('#lookup-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   const out = $('#lookup-result');
   const code = $('#lookup-code').value.trim().toUpperCase();
-  if (code.length !== 18) { out.replaceChildren(el('p', { class: 'error' }, t('me.orgs.code_bad'))); return; }
-  out.replaceChildren(loading());
+  if (code.length !== 18) { put(out, el('p', { class: 'error' }, t('me.orgs.code_bad'))); return; }
+  put(out, loading());
   try {
     const org = await api('GET', `/orgs/lookup?credit_code=${encodeURIComponent(code)}`);
     if (meData.orgs.some((o) => o.org_id === org.id)) {
-      out.replaceChildren(el('p', {}, el('strong', {}, org.name), ' — ', t('me.orgs.already_member')));
+      put(out, el('p', {}, el('strong', {}, org.name), ' — ', t('me.orgs.already_member')));
       return;
     }
     const message = el('textarea', { id: 'join-message', rows: 2, maxlength: 500 });
     const error = el('p', { class: 'error', hidden: true });
-    out.replaceChildren(el('div', { class: 'me-found' },
+    put(out, el('div', { class: 'me-found' },
       el('p', {}, t('me.orgs.found'), ' ', el('strong', {}, org.name)),
       el('label', { for: 'join-message' }, t('me.orgs.join_message')), message, error,
       el('div', { class: 'actions' }, el('button', {
@@ -450,13 +460,13 @@ $('#lookup-form').addEventListener('submit', async (e) => {
           ev.currentTarget.disabled = true;
           try {
             await api('POST', `/orgs/${org.id}/join-requests`, { message: message.value.trim() });
-            out.replaceChildren(el('p', { class: 'me-ok' }, '✓ ', t('me.orgs.join_sent', { org: org.name })));
+            put(out, el('p', { class: 'me-ok' }, '✓ ', t('me.orgs.join_sent', { org: org.name })));
             loadRequests(true);
           } catch (err) { ev.target.disabled = false; showError(err, error); }
         },
       }, t('me.orgs.join_submit')))));
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) out.replaceChildren(el('p', { class: 'error' }, t('me.orgs.not_found')));
+    if (err instanceof ApiError && err.status === 404) put(out, el('p', { class: 'error' }, t('me.orgs.not_found')));
     else errorLine(out, err);
   }
 });
@@ -503,7 +513,7 @@ function requestOrg(req) {
 
 async function loadRequests(reset) {
   const box = $('#request-list');
-  if (reset) { requestCursor = null; box.replaceChildren(loading()); }
+  if (reset) { requestCursor = null; put(box, loading()); }
   try {
     const page = await api('GET', `/requests?limit=20${requestCursor ? `&cursor=${encodeURIComponent(requestCursor)}` : ''}`);
     const rows = page.items.map((req) => {
@@ -531,8 +541,8 @@ async function loadRequests(reset) {
     });
     let tbody = $('tbody', box);
     if (reset || !tbody) {
-      if (!rows.length) { box.replaceChildren(empty(t('me.req.none'))); $('#requests-more').hidden = true; return; }
-      box.replaceChildren(table([t('common.type'), t('me.req.org'), t('common.status'), t('me.req.submitted'), t('common.actions')], []));
+      if (!rows.length) { put(box, empty(t('me.req.none'))); $('#requests-more').hidden = true; return; }
+      put(box, table([t('common.type'), t('me.req.org'), t('common.status'), t('me.req.submitted'), t('common.actions')], []));
       tbody = $('tbody', box);
     }
     tbody.append(...rows);
@@ -590,19 +600,19 @@ function subjectCN(subject) {
 
 async function loadCerts() {
   const box = $('#cert-list');
-  box.replaceChildren(loading());
-  $('#cert-actions').replaceChildren();
+  put(box, loading());
+  put($('#cert-actions'));
   custodyPromise = null;
   try {
     const certs = await custody();
     const cosign = certs.custody === 'cosign';
-    $('#cert-custody').replaceChildren(el('p', { class: 'muted' }, t(cosign ? 'me.certs.custody_cosign' : 'me.certs.custody_hosted')));
+    put($('#cert-custody'), el('p', { class: 'muted' }, t(cosign ? 'me.certs.custody_cosign' : 'me.certs.custody_hosted')));
     $('#invite-card').hidden = !cosign;
     const verified = meData.identity.status === 'verified';
     if (!certs.items.length) {
-      box.replaceChildren(empty(!verified ? t('me.certs.verify_first') : (cosign ? t('me.certs.none_cosign') : t('me.certs.none'))));
+      put(box, empty(!verified ? t('me.certs.verify_first') : (cosign ? t('me.certs.none_cosign') : t('me.certs.none'))));
     } else {
-      box.replaceChildren(table(
+      put(box, table(
         [t('me.certs.subject'), t('me.certs.custody'), t('me.certs.algorithm'), t('common.status'), t('me.certs.valid_to'), t('common.actions')],
         certs.items.map((c) => el('tr', {},
           el('td', {}, el('strong', {}, subjectCN(c.subject)), el('div', { class: 'muted small me-wrap' }, t('me.certs.serial', { serial: c.serial }))),
@@ -617,10 +627,10 @@ async function loadCerts() {
             c.status === 'active' ? el('button', { type: 'button', class: 'link me-danger', onclick: () => revokeCert(c) }, t('me.certs.revoke')) : null))))));
     }
     if (verified && !cosign) {
-      $('#cert-actions').replaceChildren(el('button', { type: 'button', class: 'primary', onclick: reissue }, t('me.certs.reissue')));
+      put($('#cert-actions'), el('button', { type: 'button', class: 'primary', onclick: reissue }, t('me.certs.reissue')));
     }
     if (!verified) {
-      $('#cert-actions').replaceChildren(el('a', { class: 'button primary', href: '/identity' }, t('me.profile.identity_go')));
+      put($('#cert-actions'), el('a', { class: 'button primary', href: '/identity' }, t('me.profile.identity_go')));
     }
   } catch (err) { errorLine(box, err); }
 }
@@ -682,14 +692,14 @@ $('#invite-new').addEventListener('click', async (e) => {
   button.disabled = true;
   clearInterval(inviteTimer);
   box.hidden = false;
-  box.replaceChildren(loading());
+  put(box, loading());
   try {
     const inv = await api('POST', '/me/cosign/invitations');
     const qr = el('div', { class: 'qr', role: 'img', 'aria-label': t('me.invite.qr_label') });
     qr.innerHTML = inv.qr_svg; // server-made SVG
     const left = el('span', { class: 'me-countdown' });
     const server = new URL(inv.url).origin;
-    box.replaceChildren(el('div', { class: 'me-invite' },
+    put(box, el('div', { class: 'me-invite' },
       qr,
       el('div', {},
         el('p', { class: 'muted small' }, t('me.invite.code')),
@@ -724,12 +734,12 @@ function grantState(g) {
 
 async function loadGrants() {
   const box = $('#grant-list');
-  box.replaceChildren(loading());
+  put(box, loading());
   try {
     const grants = await api('GET', '/me/grants');
-    if (!grants.length) { box.replaceChildren(empty(t('me.grants.none'))); return; }
+    if (!grants.length) { put(box, empty(t('me.grants.none'))); return; }
     const seals = await Promise.all(grants.map((g) => sealOf(g.seal_id)));
-    box.replaceChildren(table([t('me.grants.seal'), t('common.org'), t('me.grants.window'), t('me.grants.scope'), t('common.status')],
+    put(box, table([t('me.grants.seal'), t('common.org'), t('me.grants.window'), t('me.grants.scope'), t('common.status')],
       grants.map((g, i) => el('tr', {},
         el('td', {}, seals[i]?.name || g.seal_id),
         el('td', {}, orgName(g.org_id)),
@@ -743,14 +753,14 @@ async function fillGrantOrgs() {
   const orgs = $('#greq-org');
   const seals = $('#greq-seal');
   if (!meData.orgs.length) {
-    orgs.replaceChildren(el('option', { value: '' }, t('me.greq.no_org')));
-    seals.replaceChildren();
+    put(orgs, el('option', { value: '' }, t('me.greq.no_org')));
+    put(seals);
     $('#greq-submit').disabled = true;
     return;
   }
   $('#greq-submit').disabled = false;
   const keep = orgs.value;
-  orgs.replaceChildren(...meData.orgs.map((o) => el('option', { value: o.org_id, selected: o.org_id === keep }, o.name)));
+  put(orgs, ...meData.orgs.map((o) => el('option', { value: o.org_id, selected: o.org_id === keep }, o.name)));
   if (!$('#greq-from').value) $('#greq-from').value = today();
   if (!$('#greq-to').value) $('#greq-to').value = today(30);
   await fillGrantSeals();
@@ -760,14 +770,14 @@ async function fillGrantSeals() {
   const seals = $('#greq-seal');
   const org = $('#greq-org').value;
   if (!org) return;
-  seals.replaceChildren(el('option', { value: '' }, t('common.loading')));
+  put(seals, el('option', { value: '' }, t('common.loading')));
   try {
     const list = (await api('GET', `/orgs/${org}/seals`)).filter((s) => s.status === 'enabled');
-    seals.replaceChildren(...(list.length
+    put(seals, ...(list.length
       ? list.map((s) => el('option', { value: s.id }, s.name))
       : [el('option', { value: '' }, t('me.greq.no_seal'))]));
   } catch (err) {
-    seals.replaceChildren(el('option', { value: '' }, t('me.greq.no_seal')));
+    put(seals, el('option', { value: '' }, t('me.greq.no_seal')));
     showError(err);
   }
 }
@@ -813,7 +823,7 @@ async function nameIn(orgId, userId) {
 
 async function loadGrantRequests() {
   const box = $('#greq-list');
-  box.replaceChildren(loading());
+  put(box, loading());
   try {
     const all = await api('GET', '/grant-requests');
     const mine = all.filter((r) => r.applicant === meData.user.id);
@@ -862,7 +872,7 @@ async function loadGrantRequests() {
               },
             }, t('common.reject'))))))));
     }
-    box.replaceChildren(...parts);
+    put(box, ...parts);
   } catch (err) { errorLine(box, err); }
 }
 
@@ -875,8 +885,8 @@ function hoursText(h) {
 async function loadAutosign() {
   const state = $('#autosign-state');
   const enable = $('#autosign-enable');
-  state.replaceChildren(loading());
-  enable.replaceChildren();
+  put(state, loading());
+  put(enable);
   try {
     const [grants, certs, uses] = await Promise.all([api('GET', '/me/autosign'), custody(), api('GET', '/me/autosign/uses?limit=10')]);
     const live = grants.find((g) => !g.revoked_at && g.not_before <= now() && now() < g.not_after);
@@ -884,22 +894,22 @@ async function loadAutosign() {
       if (!await confirmBox(t('me.auto.off'), t('me.auto.off_text'), t('me.auto.off'), true)) return;
       try { await api('POST', `/me/autosign/${g.id}/revoke`); toast(t('me.auto.turned_off')); loadAutosign(); } catch (err) { showError(err); }
     };
-    state.replaceChildren(live
+    put(state, live
       ? el('div', { class: 'me-switch on' }, el('strong', {}, t('me.auto.on_until', { time: fmtTime(live.not_after) })),
         el('span', { class: 'muted small' }, tOr(`me.auto.evidence.${live.evidence}`, live.evidence)),
         el('button', { type: 'button', class: 'danger', onclick: revoke(live) }, t('me.auto.off')))
       : el('div', { class: 'me-switch' }, el('strong', {}, t('me.auto.is_off'))));
     const verified = meData.identity.status === 'verified';
     if (!verified) {
-      enable.replaceChildren(el('p', { class: 'muted' }, t('me.certs.verify_first'), ' ', el('a', { href: '/identity' }, t('me.profile.identity_go'))));
+      put(enable, el('p', { class: 'muted' }, t('me.certs.verify_first'), ' ', el('a', { href: '/identity' }, t('me.profile.identity_go'))));
     } else if (certs.custody === 'cosign') {
-      enable.replaceChildren(el('p', {}, t('me.auto.cosign_hint')),
+      put(enable, el('p', {}, t('me.auto.cosign_hint')),
         el('p', { class: 'muted small' }, t('me.auto.cosign_how')),
         command(`qz cosign autosign --key ~/qz-cosign/me --password-env QZ_CERT_PASSWORD --session-env QZ_SESSION --csrf-env QZ_CSRF --hours 24`),
         el('p', { class: 'small' }, el('a', { href: '/m/certificate' }, t('me.auto.companion'))));
     } else {
       const select = el('select', { id: 'auto-hours' }, AUTOSIGN_HOURS.map((h) => el('option', { value: h }, hoursText(h))));
-      enable.replaceChildren(el('div', { class: 'actions' }, el('button', {
+      put(enable, el('div', { class: 'actions' }, el('button', {
         type: 'button', class: 'primary',
         onclick: async () => {
           const answer = await askSignCode(live ? t('me.auto.renew') : t('me.auto.on'), t('me.auto.on_hint'), t('me.auto.on'),
@@ -913,14 +923,14 @@ async function loadAutosign() {
         },
       }, live ? t('me.auto.renew') : t('me.auto.on'))));
     }
-    $('#autosign-list').replaceChildren(grants.length
+    put($('#autosign-list'), grants.length
       ? table([t('me.grants.window'), t('me.auto.how'), t('common.status'), t('common.actions')], grants.map((g) => el('tr', {},
         el('td', {}, `${fmtTime(g.not_before)} – ${fmtTime(g.not_after)}`),
         el('td', {}, tOr(`me.auto.evidence.${g.evidence}`, g.evidence)),
         el('td', {}, grantState(g)),
         el('td', {}, !g.revoked_at && now() < g.not_after ? el('button', { type: 'button', class: 'link me-danger', onclick: revoke(g) }, t('common.revoke')) : null))))
       : empty(t('me.auto.none')));
-    $('#autosign-uses').replaceChildren(uses.items.length
+    put($('#autosign-uses'), uses.items.length
       ? table([t('common.time'), t('me.stats.document')], uses.items.map((u) => el('tr', {}, el('td', {}, fmtTime(u.at)), el('td', { class: 'me-wrap' }, u.document))))
       : empty(t('me.auto.no_uses')));
   } catch (err) { errorLine(state, err); }
@@ -936,13 +946,13 @@ function flowTitle(id) {
 
 async function loadPending() {
   const box = $('#pending-list');
-  box.replaceChildren(loading());
+  put(box, loading());
   try {
     const list = await api('GET', '/me/pending-signatures');
     setBadge('#pending-count', list.length);
-    if (!list.length) { box.replaceChildren(empty(t('me.pending.none'))); return; }
+    if (!list.length) { put(box, empty(t('me.pending.none'))); return; }
     const titles = await Promise.all(list.map((p) => flowTitle(p.flow_id)));
-    box.replaceChildren(table([t('me.pending.flow'), t('me.pending.method'), t('me.pending.docs'), t('me.pending.requested'), t('me.pending.expires'), t('common.actions')],
+    put(box, table([t('me.pending.flow'), t('me.pending.method'), t('me.pending.docs'), t('me.pending.requested'), t('me.pending.expires'), t('common.actions')],
       list.map((p, i) => el('tr', {},
         el('td', {}, el('a', { href: `/flows/${p.flow_id}` }, titles[i])),
         el('td', {}, tOr(`me.pending.by.${p.method}`, p.method)),
@@ -1003,14 +1013,14 @@ function messageRow(m) {
 
 async function loadMessages(reset) {
   const box = $('#msg-list');
-  if (reset) { msgCursor = null; unread.clear(); box.replaceChildren(loading()); }
+  if (reset) { msgCursor = null; unread.clear(); put(box, loading()); }
   try {
     const page = await api('GET', `/me/messages?limit=20${msgCursor ? `&cursor=${encodeURIComponent(msgCursor)}` : ''}`);
     let list = $('ul', box);
     if (reset || !list) {
-      if (!page.items.length) { box.replaceChildren(empty(t('me.msg.none'))); $('#msg-more').hidden = true; setBadge('#unread-count', 0); return; }
+      if (!page.items.length) { put(box, empty(t('me.msg.none'))); $('#msg-more').hidden = true; setBadge('#unread-count', 0); return; }
       list = el('ul', { class: 'me-msgs' });
-      box.replaceChildren(list);
+      put(box, list);
     }
     list.append(...page.items.map(messageRow));
     msgCursor = page.next_cursor || null;
@@ -1045,13 +1055,13 @@ function trailDetails(text) {
 
 async function loadTrail(reset) {
   const box = $('#trail-list');
-  if (reset) { trailCursor = null; box.replaceChildren(loading()); }
+  if (reset) { trailCursor = null; put(box, loading()); }
   try {
     const page = await api('GET', `/me/trail?limit=30${trailCursor ? `&cursor=${encodeURIComponent(trailCursor)}` : ''}`);
     let tbody = $('tbody', box);
     if (reset || !tbody) {
-      if (!page.items.length) { box.replaceChildren(empty(t('me.trail.none'))); $('#trail-more').hidden = true; return; }
-      box.replaceChildren(table([t('common.time'), t('me.trail.action'), t('me.trail.ip')], []));
+      if (!page.items.length) { put(box, empty(t('me.trail.none'))); $('#trail-more').hidden = true; return; }
+      put(box, table([t('common.time'), t('me.trail.action'), t('me.trail.ip')], []));
       tbody = $('tbody', box);
     }
     tbody.append(...page.items.map((ev) => el('tr', {},

@@ -159,7 +159,7 @@ $('#add-me').addEventListener('click', () => {
   addSigner({ kind: 'me', label: me?.name || '', user_id: me?.id });
 });
 $('#add-person').addEventListener('click', async () => {
-  const signer = await signerForm(t('start.add_person'), [['s-phone', t('common.phone'), 'tel', { maxlength: 11, inputmode: 'numeric' }]], (v) => {
+  const signer = await signerForm(t('start.dlg_person'), [['s-phone', t('common.phone'), 'tel', { maxlength: 11, inputmode: 'numeric' }]], (v) => {
     if (!phoneOk(v['s-phone'])) throw new ApiError(400, { detail: t('start.bad_phone') });
     return { kind: 'person', phone: v['s-phone'] };
   });
@@ -167,7 +167,7 @@ $('#add-person').addEventListener('click', async () => {
 });
 $('#add-org').addEventListener('click', async () => {
   const mine = await api('GET', '/me').then((m) => m.orgs || []).catch(() => []);
-  const signer = await modal(t('start.add_org'), (close) => {
+  const signer = await modal(t('start.dlg_org'), (close) => {
     const select = el('select', { id: 's-org' },
       el('option', { value: '' }, t('start.pick_org')),
       ...mine.map((o) => el('option', { value: o.org_id }, o.name)));
@@ -195,7 +195,7 @@ $('#add-org').addEventListener('click', async () => {
   if (signer) addSigner(signer);
 });
 $('#add-guest').addEventListener('click', async () => {
-  const signer = await signerForm(t('start.add_guest'), [
+  const signer = await signerForm(t('start.dlg_guest'), [
     ['g-name', t('start.guest_name')],
     ['g-phone', t('common.phone'), 'tel', { maxlength: 11, inputmode: 'numeric' }],
     ['g-id', t('start.guest_id'), 'text', { maxlength: 18 }],
