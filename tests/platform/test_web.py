@@ -192,6 +192,18 @@ def upload_in_wizard(tab: Tab, pdf: bytes, name: str, title: str):
     page.locator("#to-2").click()
 
 
+def loaded(page, timeout: float = 30):
+    """Waits until the first page image has loaded (evaluated as a function call: the pages'
+    Content-Security-Policy refuses string evaluation, as it should)."""
+    import time
+    image = page.locator(".page img.sheet").first
+    image.wait_for()
+    deadline = time.monotonic() + timeout
+    while not image.evaluate("img => img.complete && img.naturalWidth > 0"):
+        assert time.monotonic() < deadline, "page image did not load"
+        time.sleep(0.1)
+
+
 def drag(page, source, target, dx: float = 0.5, dy: float = 0.6):
     """Drags `source` to the point (dx, dy) of `target`'s box with the mouse."""
     s = source.bounding_box()
@@ -264,13 +276,16 @@ def test_register_verify_sign_alone_download_and_verify(tabs, qz, root_pem, tmp_
     # I am the signer: the signing page opens; drag my name seal onto page 1.
     page.wait_for_url(re.compile(r"/flows/[^/]+/sign$"))
     page.locator(".page img.sheet").first.wait_for()
-    page.wait_for_function("document.querySelector('.page img.sheet').complete")
-    seal = page.locator("#seal-list .seal-item").first
+    loaded(page)
+    seal = page.locator("#seal-list .seal-item:not(.date-item)").first
     seal.wait_for()
     drag(page, seal, page.locator(".page").first, 0.7, 0.8)
     mark = page.locator(".page .mark").first
     mark.wait_for()
-    assert page.locator("#stats").inner_text().startswith("共 1 处")
+    # And the date stamp (签署日期) under it.
+    drag(page, page.locator("#seal-list .date-item"), page.locator(".page").first, 0.7, 0.9)
+    page.locator(".page .mark.date-mark").wait_for()
+    assert page.locator("#stats").inner_text().startswith("共 2 处")
     tab.shot("placed")
     sign_with_code(tab, phone)
 
@@ -283,7 +298,9 @@ def test_register_verify_sign_alone_download_and_verify(tabs, qz, root_pem, tmp_
     assert sig["signer"]["common_name"] == "王小明"
     assert sig["timestamp"] is not None
     # The seal sits where it was dropped: lower right of page 1 (y from the bottom).
-    [mark_rect] = [m for m in sig.get("marks", []) if m["page"] == 1]
+    marks = [m for m in sig.get("marks", []) if m["page"] == 1]
+    assert len(marks) == 2, sig
+    mark_rect = max(marks, key=lambda m: m["rect"][3])  # the seal is taller than the date
     x, y, w, h = mark_rect["rect"]
     assert 595 * 0.5 < x + w / 2 < 595 * 0.9 and 842 * 0.1 < y + h / 2 < 842 * 0.35, mark_rect
     tab.no_script_errors()
@@ -314,9 +331,9 @@ def test_countersign_between_two_users(tabs, platform, qz, root_pem, tmp_path):
     page.wait_for_url(re.compile(r"/flows/[^/]+/sign$"))
     flow_id = page.url.rstrip("/").split("/")[-2]
 
-    page.locator("#seal-list .seal-item").first.wait_for()
-    page.wait_for_function("document.querySelector('.page img.sheet').complete")
-    drag(page, page.locator("#seal-list .seal-item").first, page.locator(".page").first, 0.75, 0.85)
+    page.locator("#seal-list .seal-item:not(.date-item)").first.wait_for()
+    loaded(page)
+    drag(page, page.locator("#seal-list .seal-item:not(.date-item)").first, page.locator(".page").first, 0.75, 0.85)
     sign_with_code(a, phone_a)
     page.get_by_text("待签署").first.wait_for()
     a.shot("a-signed")
@@ -390,7 +407,7 @@ def test_unregistered_signer_on_a_phone(tabs, platform):
     gp.get_by_label("短信验证码").fill(guest.code(guest_phone, before))
     gp.get_by_role("button", name="查看并签署").click()
     gp.locator(".page img.sheet").first.wait_for()
-    gp.wait_for_function("document.querySelector('.page img.sheet').complete")
+    loaded(gp)
     guest.shot("reading")
     # A handwritten signature, drawn with the finger (mouse here).
     gp.get_by_role("button", name="手写签名").click()

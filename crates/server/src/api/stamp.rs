@@ -197,6 +197,23 @@ pub struct Placement {
     /// vertical strip per page, each at the page's right edge, so fanning the pages shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cross_page: Option<CrossPage>,
+    /// A date stamp (签署日期) instead of the seal: the signing date in China time, e.g.
+    /// 2026年12月04日, in seal red with its box's bottom-left corner at (`x`, `y`); `width` is the
+    /// font size (default 12).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub date: bool,
+}
+
+/// The text of a date stamp: the day of `signing_time` (Unix seconds) in China time.
+pub fn date_text(signing_time: i64) -> String {
+    let china = time::OffsetDateTime::from_unix_timestamp(signing_time.saturating_add(8 * 3600))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{}年{:02}月{:02}日",
+        china.year(),
+        u8::from(china.month()),
+        china.day()
+    )
 }
 
 /// The pages of a cross-page seal.
@@ -236,6 +253,32 @@ pub(crate) fn prepare_with_marks(
             return Err(ApiError::invalid(format!(
                 "page {page} does not exist; the document has {pages} pages"
             )));
+        }
+        if placement.date {
+            if placement.cross_page.is_some() {
+                return Err(ApiError::invalid("a date stamp cannot be a cross-page seal"));
+            }
+            let font = picture.date_font.clone().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no_font",
+                    "no CJK font is installed for date stamps (QZ_FONT)",
+                )
+            })?;
+            let size = placement.width.unwrap_or(12.0);
+            if !(6.0..=48.0).contains(&size) {
+                return Err(ApiError::invalid("a date stamp's size is 6 to 48 points"));
+            }
+            let style = qz_pdf::TextStyle {
+                font,
+                size,
+                color: [0.78, 0.06, 0.18],
+            };
+            marks.push(
+                Mark::text(page, placement.x, placement.y, date_text(signing_time), style)
+                    .map_err(|e| ApiError::invalid(e.to_string()))?,
+            );
+            continue;
         }
         // Seal images are drawn at 300 dpi: their printed size in points is pixels × 72 / 300.
         let width = placement.width.unwrap_or(f64::from(picture.width) * 72.0 / 300.0);
@@ -410,6 +453,8 @@ pub struct SealPicture {
     pub height: u32,
     /// The decoded pixels, cut into strips for cross-page seals.
     pub seal: qz_seal::SealImage,
+    /// The platform's CJK font, for date stamps beside the seal (`None`: none installed).
+    pub date_font: Option<Arc<qz_pdf::Font>>,
 }
 
 /// Most seal pictures kept; the cache starts over when full (seals are few and small).
@@ -428,6 +473,7 @@ pub(crate) async fn seal_image(state: &AppState, seal: &qz_store::Seal) -> ApiRe
         return Ok(found);
     }
     let png = state.blobs.get(&sha256).await?;
+    let date_font = state.report_font();
     let picture = tokio::task::spawn_blocking(move || -> ApiResult<SealPicture> {
         let image = qz_seal::SealImage::decode(&png).map_err(ApiError::internal)?;
         Ok(SealPicture {
@@ -438,6 +484,7 @@ pub(crate) async fn seal_image(state: &AppState, seal: &qz_store::Seal) -> ApiRe
             width: image.width(),
             height: image.height(),
             seal: image,
+            date_font,
         })
     })
     .await
@@ -507,6 +554,7 @@ pub async fn stamp(
         y: form.y,
         width: form.width,
         cross_page: None,
+        date: false,
     }];
     let signed = sign_blocking(
         &state,

@@ -18,6 +18,12 @@ const working = () => el('p', { class: 'muted', role: 'status' }, el('span', { c
 const idCode = (id) => el('code', { class: 'id' }, id);
 const errorLine = () => el('p', { class: 'error', role: 'alert', hidden: true });
 
+/** Shows `err` under `line`, in this page's words for the statuses in `known` ({409: key}). */
+function explain(err, line, known = {}) {
+  showError(err, line);
+  if (known[err.status]) line.textContent = t(known[err.status]);
+}
+
 /** Replaces `box`'s content with the error in plain words. */
 function failed(box, err) {
   const line = el('p', { class: 'error', role: 'alert' });
@@ -360,7 +366,7 @@ function orgForm(flat, { org = null, parentId = '' } = {}) {
             ? await api('PATCH', `/orgs/${enc(org.id)}`, { name: text, parent_id: parent.value || null })
             : await api('POST', '/orgs', { name: text, parent_id: parent.value || null, dept_code: code.value.trim() || null });
           close(out);
-        } catch (err) { showError(err, error); submit.disabled = false; }
+        } catch (err) { explain(err, error, { 409: 'admin.orgs.code_taken' }); submit.disabled = false; }
       },
     }, field('org-name', t('admin.orgs.name'), name),
     org ? null : field('org-code', t('admin.orgs.dept_code'), code, t('admin.orgs.dept_code_hint')),
@@ -412,9 +418,9 @@ function showMembers(org) {
     let cursor = null;
     let table = null;
 
-    const act = async (method, path, body, done) => {
+    const act = async (method, path, body, done, known = {}) => {
       error.hidden = true;
-      try { await api(method, path, body); toast(t(done)); userCache.clear(); load(true); return true; } catch (err) { showError(err, error); return false; }
+      try { await api(method, path, body); toast(t(done)); userCache.clear(); load(true); return true; } catch (err) { explain(err, error, known); return false; }
     };
     const actions = (m) => {
       if (m.role === 'admin') return el('span', { class: 'muted small' }, t('admin.members.is_admin'));
@@ -468,7 +474,8 @@ function showMembers(org) {
       onsubmit: (e) => {
         e.preventDefault();
         if (!/^\S{3,}$/.test(phone.value.trim())) { error.textContent = t('admin.members.phone_needed'); error.hidden = false; phone.focus(); return; }
-        act('POST', `/orgs/${enc(org.id)}/members`, { phone: phone.value.trim(), role: role.value }, 'admin.members.added')
+        act('POST', `/orgs/${enc(org.id)}/members`, { phone: phone.value.trim(), role: role.value }, 'admin.members.added',
+          { 404: 'admin.members.no_user', 409: 'admin.members.already' })
           .then((ok) => { if (ok) phone.value = ''; });
       },
     }, field('member-phone', t('admin.members.phone'), phone), field('member-role', t('common.role'), role),
@@ -614,7 +621,7 @@ function requestCard(r) {
       error.hidden = true;
       approve.disabled = true; reject.disabled = true;
       try { decided(await api('POST', `/requests/${enc(r.id)}/approve`), 'admin.req.approved'); } catch (err) {
-        showError(err, error); approve.disabled = false; reject.disabled = false;
+        explain(err, error, { 409: 'admin.req.decided_meanwhile' }); approve.disabled = false; reject.disabled = false;
       }
     });
     reject.addEventListener('click', async () => {
@@ -623,7 +630,7 @@ function requestCard(r) {
       error.hidden = true;
       approve.disabled = true; reject.disabled = true;
       try { decided(await api('POST', `/requests/${enc(r.id)}/reject`, { reason }), 'admin.req.rejected'); } catch (err) {
-        showError(err, error); approve.disabled = false; reject.disabled = false;
+        explain(err, error, { 409: 'admin.req.decided_meanwhile' }); approve.disabled = false; reject.disabled = false;
       }
     });
     actions.append(approve, reject);
@@ -673,7 +680,8 @@ function requestCard(r) {
     ]);
   }
   card.append(
-    el('div', { class: 'spread' }, el('h3', { id: headingId }, title, ' ', el('span', { class: 'muted small' }, d.name || '')), statusBox),
+    el('div', { class: 'spread' }, el('h3', { id: headingId }, title, ' ',
+      el('span', { class: 'muted small' }, d.name || later(orgInfo(r.org_id).then((o) => o?.name || ''), ''))), statusBox),
     el('div', { class: picture ? 'grid2' : '' }, facts, picture),
     error, actions);
   return card;
@@ -758,7 +766,7 @@ panels.seals = {
             await api('POST', `/seals/${enc(s.id)}/${s.status === 'enabled' ? 'disable' : 'enable'}`);
             toast(t(s.status === 'enabled' ? 'admin.seals.disabled' : 'admin.seals.enabled'));
             load();
-          } catch (err) { showError(err, error); e.target.disabled = false; }
+          } catch (err) { explain(err, error, { 409: 'admin.seals.conflict' }); e.target.disabled = false; }
         },
       }, s.status === 'enabled' ? t('common.disable') : t('common.enable')) : null;
       return el('div', { class: 'seal-card', 'data-seal-id': s.id },
@@ -792,7 +800,7 @@ panels.seals = {
               type: 'button', class: 'sm danger',
               onclick: async () => {
                 if (!(await confirmBox(t('admin.grants.revoke'), t('admin.grants.revoke_q'), t('common.revoke'), true))) return;
-                try { await api('POST', `/grants/${enc(g.id)}/revoke`); toast(t('admin.grants.revoked')); load(); } catch (err) { showError(err, error); }
+                try { await api('POST', `/grants/${enc(g.id)}/revoke`); toast(t('admin.grants.revoked')); load(); } catch (err) { explain(err, error, { 409: 'admin.grants.already' }); }
               },
             }, t('common.revoke')) : '—',
           ], { 'data-grant-id': g.id });
@@ -830,7 +838,7 @@ panels.seals = {
               toast(t(action === 'approve' ? 'admin.req.approved' : 'admin.req.rejected'));
               loadRequests();
               if (current === r.org_id) load();
-            } catch (err) { showError(err, error); }
+            } catch (err) { explain(err, error, { 409: 'admin.greq.conflict' }); }
           };
           table.row([
             orgName(r.org_id), sealName(r.seal_id), personName(r.applicant), period(r.not_before, r.not_after),
@@ -882,7 +890,7 @@ function revokeForm(cert) {
         if (!reason.value) { error.textContent = t('admin.certs.pick_reason'); error.hidden = false; reason.focus(); return; }
         submit.disabled = true;
         try { close(await api('POST', `/certificates/${enc(cert.id)}/revoke`, { reason: reason.value })); } catch (err) {
-          showError(err, error); submit.disabled = false;
+          explain(err, error, { 409: 'admin.certs.already' }); submit.disabled = false;
         }
       },
     }, el('p', {}, t('admin.certs.revoke_warn')),

@@ -52,7 +52,7 @@ function normalise(code) {
 function showSteps(code) {
   $('#cs-steps').hidden = false;
   put($('#cs-enroll-cmd'), 
-    command(`read -rs QZ_CERT_PASSWORD && export QZ_CERT_PASSWORD\nqz cosign enroll --server ${origin} --code ${code} --password-env QZ_CERT_PASSWORD --out ${KEY}`,
+    command(`mkdir -p ~/qz-cosign\nread -rsp 'Certificate password: ' QZ_CERT_PASSWORD && echo && export QZ_CERT_PASSWORD\nqz cosign enroll --server ${origin} --code ${code} --password-env QZ_CERT_PASSWORD --out ${KEY}`,
       t('cosign.download.cmd')));
 }
 
@@ -104,6 +104,7 @@ async function loadCert() {
       put(box, el('p', {}, t('cosign.cert.hosted')),
         el('p', {}, el('a', { href: '/me#grants' }, t('cosign.cert.hosted_link'))));
       $('#cs-download').hidden = true;
+      $('#cs-more-invite').hidden = true;
       return certs;
     }
     const active = certs.items.find((c) => c.status === 'active' && c.custody === 'cosign');
@@ -196,7 +197,7 @@ async function loadAutosign(custody) {
 
 function renderSession() {
   put($('#cs-session-cmd'), command(
-    `read -rs QZ_LOGIN_PASSWORD\ncurl -s -c qz.jar -H 'Content-Type: application/json' \\\n  -d "{\\"phone\\":\\"${me.phone}\\",\\"password\\":\\"$QZ_LOGIN_PASSWORD\\"}" \\\n  ${origin}/api/v1/auth/login > /dev/null\nexport QZ_SESSION=$(awk '$6=="qz_session"{print $7}' qz.jar)\nexport QZ_CSRF=$(awk '$6=="qz_csrf"{print $7}' qz.jar)`));
+    `read -rsp 'Login password: ' QZ_LOGIN_PASSWORD && echo\ncurl -s -c qz.jar -H 'Content-Type: application/json' \\\n  -d "{\\"phone\\":\\"${me.phone}\\",\\"password\\":\\"$QZ_LOGIN_PASSWORD\\"}" \\\n  ${origin}/api/v1/auth/login > /dev/null\nexport QZ_SESSION=$(awk '$6=="qz_session"{print $7}' qz.jar)\nexport QZ_CSRF=$(awk '$6=="qz_csrf"{print $7}' qz.jar)`));
 }
 
 $('#cs-pending-refresh').addEventListener('click', loadPending);
@@ -209,5 +210,8 @@ $('#cs-pending-refresh').addEventListener('click', loadPending);
   loadPending();
   const certs = await loadCert();
   if (certs?.custody !== 'cosign') $('#cs-session').hidden = true;
+  // Already downloaded and no code given: what waits for the phone comes first.
+  const downloaded = certs?.items.some((c) => c.status === 'active' && c.custody === 'cosign');
+  if (downloaded && !given) $('#cs-auto').after($('#cs-download'));
   loadAutosign(certs?.custody);
 })();

@@ -708,7 +708,7 @@ $('#invite-new').addEventListener('click', async (e) => {
         el('p', { class: 'small me-wrap' }, t('me.invite.open'), ' ', el('a', { href: inv.url, target: '_blank', rel: 'noopener' }, inv.url)))),
     el('h3', {}, t('me.invite.tool')),
     el('p', { class: 'muted small' }, t('me.invite.tool_hint')),
-    command(`read -rs QZ_CERT_PASSWORD && export QZ_CERT_PASSWORD\nqz cosign enroll --server ${server} --code ${inv.code} --password-env QZ_CERT_PASSWORD --out ~/qz-cosign/me`));
+    command(`mkdir -p ~/qz-cosign\nread -rsp 'Certificate password: ' QZ_CERT_PASSWORD && echo && export QZ_CERT_PASSWORD\nqz cosign enroll --server ${server} --code ${inv.code} --password-env QZ_CERT_PASSWORD --out ~/qz-cosign/me`));
     const tick = () => {
       const s = inv.expires_at - now();
       if (s <= 0) { clearInterval(inviteTimer); left.textContent = t('me.invite.expired'); return; }
@@ -1047,7 +1047,11 @@ function trailDetails(text) {
   try {
     const parsed = JSON.parse(text);
     if (parsed && typeof parsed === 'object') {
-      shown = Object.entries(parsed).filter(([, v]) => v !== null && v !== '').map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' · ');
+      const value = (k, v) => {
+        if (typeof v === 'number' && v > 1e9 && /(_at|^not_|expires|until)/.test(k)) return fmtTime(v);
+        return typeof v === 'object' ? JSON.stringify(v) : v;
+      };
+      shown = Object.entries(parsed).filter(([, v]) => v !== null && v !== '').map(([k, v]) => `${k}: ${value(k, v)}`).join(' · ');
     }
   } catch { /* plain text */ }
   return el('div', { class: 'muted small me-wrap' }, shown.length > 200 ? `${shown.slice(0, 200)}…` : shown);
@@ -1065,7 +1069,7 @@ async function loadTrail(reset) {
       tbody = $('tbody', box);
     }
     tbody.append(...page.items.map((ev) => el('tr', {},
-      el('td', {}, fmtTime(ev.at)),
+      el('td', { class: 'me-nowrap' }, fmtTime(ev.at)),
       el('td', {}, tOr(`me.act.${ev.action}`, ev.action), trailDetails(ev.details)),
       el('td', {}, ev.ip || '—'))));
     trailCursor = page.next_cursor || null;

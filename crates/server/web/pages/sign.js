@@ -45,7 +45,14 @@ async function loadSeals() {
     list.replaceChildren(el('p', { class: 'muted small' }, slot.user_id ? t('sign.no_personal_seal') : t('sign.no_org_seal')));
     return;
   }
-  list.replaceChildren(...seals.map((s) => {
+
+  const today = new Date().toLocaleDateString('zh-CN', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' })
+    .replace(/(\d+)\/(\d+)\/(\d+)/, '$1年$2月$3日');
+  const dateItem = el('div', { class: 'seal-item date-item', tabindex: 0, role: 'button', title: t('sign.drag_hint') },
+    el('div', { class: 'date-stamp' }, today), t('sign.date_stamp'));
+  const dateGhost = `data:image/svg+xml,${encodeURIComponent(`<svg xmlns="http://www.w3.org/2000/svg" width="120" height="24"><text x="2" y="18" font-size="16" fill="#c8102e">${today}</text></svg>`)}`;
+  if (view) dragSource(view, dateItem, dateGhost, (page, at) => placeDate(page, at, today));
+  list.replaceChildren(dateItem, ...seals.map((s) => {
     const src = `/api/v1/seals/${s.id}/image`;
     const item = el('div', { class: 'seal-item', tabindex: 0, role: 'button', 'aria-pressed': String(seal?.id === s.id), dataset: { seal: s.id }, title: t('sign.drag_hint') },
       el('img', { src, alt: '' }), s.name || t(`sign.kind.${s.kind}`));
@@ -64,7 +71,7 @@ async function useSeal(s) {
   // Every mark shows the seal that will be stamped.
   for (const list of placements.values()) {
     for (const p of list) {
-      if (!p.cross_page) {
+      if (!p.cross_page && !p.date) {
         p.height = p.width * seal.size.height / seal.size.width;
         const img = p.mark?.node.querySelector('img');
         if (img) img.src = image.src;
@@ -83,6 +90,17 @@ async function place(s, page, at) {
   stats();
 }
 
+const DATE_SIZE = 12; // points
+function placeDate(page, at, text) {
+  // About 0.5 em per digit and 1 em per Chinese character.
+  const width = roundPt(DATE_SIZE * ([...text].filter((c) => /\d/.test(c)).length * 0.55 + [...text].filter((c) => !/\d/.test(c)).length));
+  const height = roundPt(DATE_SIZE * 1.2);
+  const p = { page: page.page, x: roundPt(at.x - width / 2), y: roundPt(at.y - height / 2), width, height, date: text };
+  docPlacements().push(p);
+  drawPlacement(p);
+  stats();
+}
+
 function docPlacements(doc = shownDoc) {
   if (!placements.has(doc)) placements.set(doc, []);
   return placements.get(doc);
@@ -96,6 +114,14 @@ function drawPlacement(p) {
     list.splice(list.indexOf(p), 1);
     stats();
   };
+  if (p.date) {
+    p.mark = movableMark(view, page, p, {
+      cls: 'date-mark', label: p.date,
+      onChange: (m) => Object.assign(p, { page: m.page.page, x: roundPt(m.rect.x), y: roundPt(m.rect.y) }),
+      onRemove: remove,
+    });
+    return;
+  }
   if (p.cross_page) {
     const strips = crossPages(p);
     const width = p.width / strips.length;
@@ -171,7 +197,7 @@ async function showDocument(index) {
 // ------------------------------------------------------------------ dialogs
 
 function needMark() {
-  const list = docPlacements().filter((p) => !p.cross_page);
+  const list = docPlacements().filter((p) => !p.cross_page && !p.date);
   if (!list.length || !seal) { toast(t('sign.place_first'), true); return null; }
   return list[list.length - 1];
 }
@@ -215,7 +241,7 @@ $('#multi-page').addEventListener('click', async () => {
   if (!range) return;
   const list = docPlacements();
   for (let n = range.from; n <= range.to; n += 1) {
-    if (list.some((p) => !p.cross_page && p.page === n && Math.abs(p.x - last.x) < 1 && Math.abs(p.y - last.y) < 1)) continue;
+    if (list.some((p) => !p.cross_page && !p.date && p.page === n && Math.abs(p.x - last.x) < 1 && Math.abs(p.y - last.y) < 1)) continue;
     const page = view.byNumber(n);
     const p = { ...last, mark: null, page: n, x: Math.min(last.x, page.width - last.width), y: Math.min(last.y, page.height - last.height) };
     list.push(p);
@@ -293,6 +319,7 @@ function placementsBody() {
     for (const p of list) {
       const item = { document: doc, page: p.page, x: p.x, y: p.y, width: p.width };
       if (p.cross_page) item.cross_page = p.cross_page;
+      if (p.date) Object.assign(item, { date: true, width: DATE_SIZE });
       out.push(item);
     }
   }

@@ -507,9 +507,19 @@ function showResult(result) {
 
   $('#verify-start').hidden = true;
   $('#verify-result').hidden = false;
+  fitSide();
   scrollTo({ top: 0 });
   $('#result-title').focus({ preventScroll: true });
 }
+
+/** The signature cards stay in view beside the pages while they fit in the window. */
+function fitSide() {
+  const side = $('#sigs');
+  side.classList.remove('stick');
+  if (!side.hidden && side.offsetHeight < innerHeight - 32) side.classList.add('stick');
+}
+addEventListener('resize', fitSide);
+document.addEventListener('toggle', fitSide, true); // a <details> opened or closed
 
 // ---------------------------------------------------------------- page images
 
