@@ -292,6 +292,11 @@ def test_register_verify_sign_alone_download_and_verify(tabs, qz, root_pem, tmp_
     page.get_by_text("已完成").first.wait_for()
     tab.shot("completed")
     pdf = download_first_document(tab)
+    # The signed page as the server renders it, kept beside the screenshots to look at.
+    signed = tab.screens / "alone-signed.pdf"
+    signed.write_bytes(pdf)
+    r = run([qz, "render", signed, "--page", "1", "--width", "900", "-o", tab.screens / "alone-signed-page1.png"])
+    assert r.returncode == 0, r.stderr
     report = qz_verify(qz, pdf, tmp_path, root_pem)
     assert report["verdict"] == "VALID", report
     [sig] = report["signatures"]
@@ -337,6 +342,12 @@ def test_countersign_between_two_users(tabs, platform, qz, root_pem, tmp_path):
     sign_with_code(a, phone_a)
     page.get_by_text("待签署").first.wait_for()
     a.shot("a-signed")
+    # On A's home page it is under 待他人签署 now, and nothing waits for A.
+    a.go("/")
+    a.page.get_by_role("tab", name=re.compile("待他人签署")).click()
+    a.page.locator("#inbox tr", has_text="会签：年度预算").wait_for()
+    assert a.page.locator('[data-count="todo"]').inner_text() == "0"
+    a.shot("waiting-others")
 
     # B finds it under 待我签署 and uses 一键盖章 at the preset.
     b.go("/")
@@ -469,7 +480,7 @@ def test_verification_page(tabs, platform, tmp_path):
     user = platform.register(name="吴验证")
     platform.verify_identity(user, "吴验证")
     blob = platform.upload(user.api, pdf_bytes(1))
-    seal = next(s for s in user.api.ok("GET", "/me/seals") if s["status"] == "active")
+    seal = next(s for s in user.api.ok("GET", "/me/seals") if s["status"] == "enabled")
     code = platform.send_code("sign", user.phone, api=user.api)
     r = user.api.post("/stamp", {"document": blob["id"], "seal_id": seal["id"], "code": code,
                                  "page": 1, "x": 300, "y": 120})
@@ -489,9 +500,11 @@ def test_verification_page(tabs, platform, tmp_path):
     assert "吴验证" in text, text
     tab.shot("report")
 
+    # One byte of the header comment line: inside the signed range, harmless to the parser.
     tampered = bytearray(signed)
-    at = signed.index(b"Clause 3")
-    tampered[at] = ord("K")
+    at = signed.index(b"\n", 9) - 2
+    assert signed.startswith(b"%PDF-") and at > 12, signed[:40]
+    tampered[at] ^= 0x01
     bad = tmp_path / "被篡改.pdf"
     bad.write_bytes(bytes(tampered))
     tab.go("/verify")

@@ -162,6 +162,9 @@ const KNOWN_VARIABLES: &[&str] = &[
     "QZ_IDENTITY_KEY",
     "QZ_PERSON_CUSTODY",
     "QZ_CA_PROFILE",
+    // The web front end: assets from disk (development), a fixed captcha (browser tests).
+    "QZ_WEB_DIR",
+    "QZ_INSECURE_FIXED_CAPTCHA",
     // Read by other commands and by the tests.
     "QZ_BIN",
     "QZ_TEST_POSTGRES",

@@ -105,7 +105,13 @@ export function upload(file, onProgress = () => {}) {
 
 /** Shows a short message at the bottom of the page. */
 export function toast(message, bad = false) {
-  const box = document.getElementById('toast');
+  // An open modal dialog sits in the top layer: the message goes inside it to be seen.
+  const dialog = document.querySelector('dialog[open]');
+  let box = dialog ? dialog.querySelector('.toast-in-dialog') : document.getElementById('toast');
+  if (dialog && !box) {
+    box = el('div', { class: 'toast-in-dialog', role: 'status', 'aria-live': 'polite' });
+    dialog.append(box);
+  }
   if (!box) return;
   const item = el('div', { class: bad ? 'bad' : '' }, message);
   box.append(item);

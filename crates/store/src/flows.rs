@@ -702,6 +702,35 @@ impl Store {
         Ok(Page::from_rows(items, limit, |f| f.id.clone()))
     }
 
+    /// Every flow, newest first, for the platform's administrators: optionally only one
+    /// status and titles containing `title` (case-insensitive for ASCII).
+    pub async fn all_flows(
+        &self,
+        status: Option<FlowStatus>,
+        title: Option<&str>,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<FlowSummary>, StoreError> {
+        // LIKE's wildcards in the search text are taken literally.
+        let pattern = title.map(|t| {
+            let escaped = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            format!("%{}%", escaped.to_lowercase())
+        });
+        let rows = query_text!(
+            "SELECT {FLOW_COLUMNS} FROM flows f WHERE ($1 = '' OR f.status = $1) \
+             AND ($2 = '' OR LOWER(f.title) LIKE $2 ESCAPE '\\') AND ($3 = '' OR f.id < $3) \
+             ORDER BY f.id DESC LIMIT $4"
+        )
+        .bind(status.map_or("", FlowStatus::as_str))
+        .bind(pattern.unwrap_or_default())
+        .bind(before.unwrap_or(""))
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(summary_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(items, limit, |f| f.id.clone()))
+    }
+
     /// How many flows each inbox view holds for `user_id` (the tabs' counts).
     pub async fn inbox_counts(&self, user_id: &str) -> Result<Vec<(Inbox, i64)>, StoreError> {
         let mut counts = Vec::new();

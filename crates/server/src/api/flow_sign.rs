@@ -193,7 +193,18 @@ pub async fn sign(
         let cert = signing_certificate(&state, &caller, plan.seal.as_ref().owner).await?;
         if cert.custody != Custody::Hosted {
             let pending = prepare_pending(&state, &caller, &plan, &cert).await?;
-            return Ok((StatusCode::ACCEPTED, Json(pending)).into_response());
+            // The PC shows a QR code the phone opens the co-sign companion with.
+            let confirm_url = format!(
+                "{}/m/certificate?pending={}",
+                state.config.base_url.trim_end_matches('/'),
+                pending.id
+            );
+            let mut body = serde_json::to_value(&pending).map_err(ApiError::internal)?;
+            if let Some(object) = body.as_object_mut() {
+                object.insert("qr_svg".into(), crate::credentials::qr_svg(&confirm_url)?.into());
+                object.insert("confirm_url".into(), confirm_url.into());
+            }
+            return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
         }
     }
     let (key, identity) = confirmed_signer(

@@ -430,6 +430,15 @@ pub async fn list(
     ))
 }
 
+/// A flow its parties may see, or any flow for a platform administrator: the overview and
+/// trail only (the documents stay with the parties, [`visible_flow`]).
+async fn overview_flow(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Flow> {
+    if caller.actor.platform_admin {
+        return Ok(state.store.flow(id).await?);
+    }
+    visible_flow(state, caller, id).await
+}
+
 pub(crate) async fn visible_flow(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Flow> {
     if !state.store.may_see_flow(&caller.user.id, id).await? {
         return Err(ApiError::not_found("flow"));
@@ -454,7 +463,7 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<FlowOut>> {
-    let flow = visible_flow(&state, &caller, &id).await?;
+    let flow = overview_flow(&state, &caller, &id).await?;
     let mut names = std::collections::BTreeMap::new();
     let people = std::iter::once(&flow.initiator)
         .chain(flow.signers.iter().filter_map(|s| s.user_id.as_ref()))
@@ -479,6 +488,48 @@ pub async fn show(
         }
     }
     Ok(Json(FlowOut { flow, names }))
+}
+
+/// `?status=&q=&cursor=&limit=` of `GET /admin/flows`.
+#[derive(Debug, Deserialize)]
+pub struct AdminFlowQuery {
+    /// in_progress, completed, declined, revoked, expired.
+    pub status: Option<String>,
+    /// Part of the title.
+    pub q: Option<String>,
+    /// Cursor.
+    pub cursor: Option<String>,
+    /// Page size.
+    pub limit: Option<i64>,
+}
+
+/// `GET /admin/flows`: every flow, newest first (platform admins; 流程查询).
+pub async fn admin_list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<AdminFlowQuery>,
+) -> ApiResult<Json<PageOut<FlowSummary>>> {
+    caller.actor.may_administer()?;
+    let status = match query.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(text) => Some(qz_domain::flow::FlowStatus::parse(text)?),
+        None => None,
+    };
+    let title = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if title.is_some_and(|q| q.chars().count() > 100) {
+        return Err(ApiError::invalid("search with at most 100 characters"));
+    }
+    Ok(Json(
+        state
+            .store
+            .all_flows(
+                status,
+                title,
+                query.cursor.as_deref(),
+                qz_store::clamp_limit(query.limit),
+            )
+            .await?
+            .into(),
+    ))
 }
 
 /// `GET /flows/counts`: how many flows each inbox view holds (the tabs' badges).
@@ -568,13 +619,13 @@ pub async fn revoke(
     Ok(Json(flow))
 }
 
-/// `GET /flows/{id}/trail`: the flow's events, for everyone who may see it.
+/// `GET /flows/{id}/trail`: the flow's events, for everyone who may see it and platform admins.
 pub async fn trail(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<qz_store::TrailEvent>>> {
-    visible_flow(&state, &caller, &id).await?;
+    overview_flow(&state, &caller, &id).await?;
     Ok(Json(state.store.trail(&format!("flow:{id}")).await?))
 }
 

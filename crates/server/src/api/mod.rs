@@ -157,6 +157,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/users", get(admin::users))
         .route("/admin/users/{id}", get(admin::user))
         .route("/admin/outbox", get(admin::outbox))
+        .route("/admin/flows", get(flows::admin_list))
         .route("/admin/trail", get(admin::trail))
         .route("/admin/trail/verify", post(admin::verify_trail))
         .route(

@@ -63,11 +63,11 @@ fn captcha_svg(answer: &str, seed: &[u8]) -> String {
     }
     for (i, digit) in answer.chars().enumerate() {
         let tilt = (f32::from(seed[20 + i]) / 255.0 - 0.5) * 40.0;
-        let lift = f32::from(seed[24 + i]) / 255.0 * 10.0;
-        let x = 18.0 + i as f32 * 36.0;
-        let y = 34.0 + lift;
+        let lift = f32::from(seed[24 + i]) / 255.0 * 6.0;
+        let x = 20.0 + i as f32 * 34.0;
+        let y = 33.0 + lift;
         body.push_str(&format!(
-            "<text x=\"{x:.1}\" y=\"{y:.1}\" transform=\"rotate({tilt:.1} {x:.1} {y:.1})\" font-size=\"30\" font-weight=\"bold\" font-family=\"DejaVu Sans, Noto Sans CJK SC, WenQuanYi Zen Hei, sans-serif\" fill=\"#2c3e50\">{digit}</text>"
+            "<text x=\"{x:.1}\" y=\"{y:.1}\" transform=\"rotate({tilt:.1} {x:.1} {y:.1})\" font-size=\"26\" font-weight=\"bold\" font-family=\"DejaVu Sans, Noto Sans CJK SC, WenQuanYi Zen Hei, sans-serif\" fill=\"#2c3e50\">{digit}</text>"
         ));
     }
     format!(

@@ -38,7 +38,7 @@ async function load(reset) {
   }
   $('#batch').hidden = !['initiated', 'waiting_others', 'completed'].includes(view);
   try {
-    const page = await api('GET', `/flows?view=${view}&limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    const page = await api('GET', `/flows?box=${view}&limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
     let table = $('table', box);
     if (reset || !table) {
       if (!page.items.length) {

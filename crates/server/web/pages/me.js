@@ -33,9 +33,21 @@ function loading() {
 }
 
 function table(headers, rows) {
-  return el('div', { class: 'me-scroll' }, el('table', { class: 'list' },
+  const box = el('div', { class: 'me-scroll' }, el('table', { class: 'list me-table' },
     el('thead', {}, el('tr', {}, headers.map((h) => el('th', { scope: 'col' }, h)))),
     el('tbody', {}, rows)));
+  labelCells(box);
+  return box;
+}
+
+/** Gives each cell its column's name, shown on phones where rows stack (app.css). */
+function labelCells(root) {
+  for (const tbl of $$('table.me-table', root)) {
+    const names = $$('thead th', tbl).map((th) => th.textContent);
+    for (const row of $$('tbody tr', tbl)) {
+      [...row.children].forEach((td, i) => { if (!td.dataset.label) td.dataset.label = names[i] || ''; });
+    }
+  }
 }
 
 function errorLine(target, err) {
@@ -119,6 +131,14 @@ function renderProfile() {
   $('#locale').value = user.locale === 'en' ? 'en' : 'zh-CN';
 }
 
+/** The account password was wrong: say so (the common text speaks of phone numbers). */
+function wrongPassword(err, where) {
+  if (err instanceof ApiError && err.code === 'bad_credentials') {
+    where.textContent = t('me.profile.pw_wrong');
+    where.hidden = false;
+  } else showError(err, where);
+}
+
 $('#locale-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   const locale = $('#locale').value;
@@ -142,7 +162,7 @@ $('#password-form').addEventListener('submit', async (e) => {
     await api('POST', '/me/password', { current, new: next });
     e.target.reset();
     toast(t('me.profile.pw_done'));
-  } catch (err) { showError(err, error); }
+  } catch (err) { wrongPassword(err, error); }
 });
 
 $('#phone-send').addEventListener('click', (e) => {
@@ -164,7 +184,7 @@ $('#phone-form').addEventListener('submit', async (e) => {
     toast(t('me.profile.phone_done'));
     await loadMe();
     renderProfile();
-  } catch (err) { showError(err, error); }
+  } catch (err) { wrongPassword(err, error); }
 });
 
 $('#email-send').addEventListener('click', (e) => {
@@ -460,6 +480,7 @@ $('#lookup-form').addEventListener('submit', async (e) => {
           ev.currentTarget.disabled = true;
           try {
             await api('POST', `/orgs/${org.id}/join-requests`, { message: message.value.trim() });
+            rememberOrg(org);
             put(out, el('p', { class: 'me-ok' }, '✓ ', t('me.orgs.join_sent', { org: org.name })));
             loadRequests(true);
           } catch (err) { ev.target.disabled = false; showError(err, error); }
@@ -505,10 +526,26 @@ $('#verify-form').addEventListener('submit', async (e) => {
 
 let requestCursor = null;
 
+// A join request carries no company name, and one may not read a company one is not in: the
+// name found by the lookup is remembered on this browser.
+const ORG_NAMES = 'qz.me.org-names';
+function rememberOrg(org) {
+  try {
+    const names = JSON.parse(localStorage.getItem(ORG_NAMES) || '{}');
+    names[org.id] = org.name;
+    localStorage.setItem(ORG_NAMES, JSON.stringify(names));
+  } catch { /* storage unavailable */ }
+}
+
 function requestOrg(req) {
   if (req.details?.name) return req.details.name;
   const known = meData.orgs.find((o) => o.org_id === req.org_id);
-  return known ? known.name : t('me.req.org_unknown');
+  if (known) return known.name;
+  try {
+    const names = JSON.parse(localStorage.getItem(ORG_NAMES) || '{}');
+    if (names[req.org_id]) return names[req.org_id];
+  } catch { /* storage unavailable */ }
+  return t('me.req.org_unknown');
 }
 
 async function loadRequests(reset) {
@@ -546,6 +583,7 @@ async function loadRequests(reset) {
       tbody = $('tbody', box);
     }
     tbody.append(...rows);
+    labelCells(box);
     requestCursor = page.next_cursor || null;
     $('#requests-more').hidden = !requestCursor;
   } catch (err) { errorLine(box, err); }
@@ -619,7 +657,7 @@ async function loadCerts() {
           el('td', {}, tOr(`me.custody.${c.custody}`, c.custody)),
           el('td', {}, c.algorithm.toUpperCase()),
           el('td', {}, c.status === 'active' ? chip('active', t('me.certs.active'))
-            : chip('revoked', tOr(`me.certs.reason.${c.revoke_reason}`, t('me.certs.revoked'))),
+            : chip(c.revoke_reason === 4 ? 'superseded' : 'revoked', tOr(`me.certs.reason.${c.revoke_reason}`, t('me.certs.revoked'))),
           c.revoked_at ? el('div', { class: 'muted small' }, fmtTime(c.revoked_at)) : null),
           el('td', {}, fmtDate(c.not_after)),
           el('td', {}, el('div', { class: 'row' },
@@ -752,13 +790,9 @@ async function loadGrants() {
 async function fillGrantOrgs() {
   const orgs = $('#greq-org');
   const seals = $('#greq-seal');
-  if (!meData.orgs.length) {
-    put(orgs, el('option', { value: '' }, t('me.greq.no_org')));
-    put(seals);
-    $('#greq-submit').disabled = true;
-    return;
-  }
-  $('#greq-submit').disabled = false;
+  $('#greq-form').hidden = !meData.orgs.length;
+  $('#greq-need-org').hidden = meData.orgs.length > 0;
+  if (!meData.orgs.length) return;
   const keep = orgs.value;
   put(orgs, ...meData.orgs.map((o) => el('option', { value: o.org_id, selected: o.org_id === keep }, o.name)));
   if (!$('#greq-from').value) $('#greq-from').value = today();
@@ -1072,6 +1106,7 @@ async function loadTrail(reset) {
       el('td', { class: 'me-nowrap' }, fmtTime(ev.at)),
       el('td', {}, tOr(`me.act.${ev.action}`, ev.action), trailDetails(ev.details)),
       el('td', {}, ev.ip || '—'))));
+    labelCells(box);
     trailCursor = page.next_cursor || null;
     $('#trail-more').hidden = !trailCursor;
   } catch (err) { errorLine(box, err); }

@@ -339,8 +339,12 @@ async function watchPending(pending) {
         }
       } catch (err) { clearInterval(timer); showError(err, state); }
     }, 2000);
+    const qr = el('div', { class: 'qr', 'aria-label': t('sign.pending_qr') });
+    // The server's own SVG (no user text in it); the phone opens the companion with it.
+    if (pending.qr_svg) qr.innerHTML = pending.qr_svg;
     return el('div', {},
       el('p', {}, t('sign.pending_text')),
+      pending.qr_svg ? qr : null,
       el('p', { class: 'muted small' }, t('sign.pending_cli')),
       state,
       el('div', { class: 'actions' },

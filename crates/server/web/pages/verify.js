@@ -89,7 +89,13 @@ const PROBLEMS = [
 function problemText(problem) {
   for (const [pattern, key] of PROBLEMS) {
     const match = pattern.exec(problem);
-    if (match) return t(key, match.groups || {});
+    if (!match) continue;
+    const vars = { ...(match.groups || {}) };
+    if (vars.what) {
+      const kind = t(`verify.obj.${vars.what}`);
+      if (kind !== `verify.obj.${vars.what}`) vars.what = kind;
+    }
+    return t(key, vars);
   }
   return problem;
 }
@@ -326,7 +332,7 @@ function banner(result) {
   box.className = `card verdict-banner ${tone}`;
   const icon = { ok: '✓', bad: '✕', none: '!' }[tone];
   const facts = el('dl', { class: 'kv' },
-    el('dt', {}, t('verify.file')), el('dd', {}, `${state.file.name}（${fmtSize(state.file.size)}）`),
+    el('dt', {}, t('verify.file')), el('dd', {}, state.file.name, el('span', { class: 'muted' }, ` · ${fmtSize(state.file.size)}`)),
     el('dt', {}, t('verify.checked_at')), el('dd', {}, fmtMoment(Date.now() / 1000)));
   if (revoked) {
     facts.prepend(
@@ -382,7 +388,7 @@ function changesText(sig) {
 function revocationText(sig) {
   const { status, source } = sig.revocation || { status: 'not_checked' };
   const good = status === 'good' ? true : status === 'revoked' ? false : null;
-  const from = source && source !== 'none' ? el('span', { class: 'muted small' }, `（${t(`verify.source.${source}`)}）`) : null;
+  const from = source && source !== 'none' ? el('span', { class: 'muted small' }, t(`verify.source.${source}`)) : null;
   return [chip(t(`verify.revocation.${status}`), good), ' ', from];
 }
 
@@ -478,7 +484,8 @@ function showResult(result) {
 
   const pagesBox = $('#pages');
   const sizes = result.pages || [];
-  $('#pages-hint').textContent = sigs.some((s) => s.marks?.length) ? t('verify.pages_hint') : '';
+  $('#pages-hint').textContent = t('verify.pages_hint');
+  $('#pages-hint').hidden = !sigs.some((s) => s.marks?.length);
   if (!sizes.length) {
     pagesBox.replaceChildren(el('div', { class: 'empty' }, t('verify.no_pages')));
   } else {
