@@ -248,7 +248,8 @@ pub async fn sign(
             return Err(err);
         }
     }
-    Ok(Json(finish_slot(&state, &caller, &plan.flow, &slot_id).await?).into_response())
+    let flow = finish_slot(&state, &caller, &plan.flow, &slot_id).await?;
+    Ok(Json(crate::api::flows::with_names(&state, flow).await?).into_response())
 }
 
 /// Notes a failed signing among the flow's abnormal tasks (异常任务); refusals of the caller's
@@ -535,7 +536,7 @@ pub async fn pending_finish(
     caller: Caller,
     Path(id): Path<String>,
     Body(form): Body<FinishForm>,
-) -> ApiResult<Json<Flow>> {
+) -> ApiResult<Json<crate::api::flows::FlowOut>> {
     state.limiter.check(&format!("sign:{}", caller.user.id), 120)?;
     let pending = my_pending(&state, &caller, &id).await?;
     if pending.status != "pending" || pending.expires_at <= qz_store::now() {
@@ -704,7 +705,7 @@ pub async fn pending_finish(
         .store
         .end_pending(&pending.id, "done", None, &caller.context())
         .await?;
-    Ok(Json(flow))
+    Ok(Json(crate::api::flows::with_names(&state, flow).await?))
 }
 
 async fn stale(state: &AppState, caller: &Caller, pending: &PendingSignature, why: &str) -> ApiError {

@@ -205,7 +205,7 @@ pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Body(form): Body<NewFlowForm>,
-) -> ApiResult<(StatusCode, Json<Flow>)> {
+) -> ApiResult<(StatusCode, Json<FlowOut>)> {
     if !caller.actor.identity_verified {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -393,7 +393,7 @@ pub async fn create(
         )
         .await?;
     notify_current(&state, &flow, None).await;
-    Ok((StatusCode::CREATED, Json(flow)))
+    Ok((StatusCode::CREATED, Json(with_names(&state, flow).await?)))
 }
 
 /// `?box=&cursor=&limit=` of `GET /flows`.
@@ -464,6 +464,11 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> ApiResult<Json<FlowOut>> {
     let flow = overview_flow(&state, &caller, &id).await?;
+    Ok(Json(with_names(&state, flow).await?))
+}
+
+/// A flow as the API shows it: with its parties' display names.
+pub(crate) async fn with_names(state: &AppState, flow: Flow) -> ApiResult<FlowOut> {
     let mut names = std::collections::BTreeMap::new();
     let people = std::iter::once(&flow.initiator)
         .chain(flow.signers.iter().filter_map(|s| s.user_id.as_ref()))
@@ -487,7 +492,7 @@ pub async fn show(
             names.insert(org_id.clone(), state.store.org(org_id).await?.name);
         }
     }
-    Ok(Json(FlowOut { flow, names }))
+    Ok(FlowOut { flow, names })
 }
 
 /// `?status=&q=&cursor=&limit=` of `GET /admin/flows`.
@@ -590,7 +595,7 @@ pub async fn decline(
     caller: Caller,
     Path(id): Path<String>,
     Body(form): Body<ReasonForm>,
-) -> ApiResult<Json<Flow>> {
+) -> ApiResult<Json<FlowOut>> {
     let flow = visible_flow(&state, &caller, &id).await?;
     let slot = my_slot(&flow, &caller, form.signer_id.as_deref())?;
     let flow = state
@@ -599,7 +604,7 @@ pub async fn decline(
         .await
         .map_err(rule_error)?;
     notify_ended(&state, &flow).await;
-    Ok(Json(flow))
+    Ok(Json(with_names(&state, flow).await?))
 }
 
 /// `POST /flows/{id}/revoke`: the initiator voids a running flow.
@@ -608,7 +613,7 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
     Body(form): Body<ReasonForm>,
-) -> ApiResult<Json<Flow>> {
+) -> ApiResult<Json<FlowOut>> {
     visible_flow(&state, &caller, &id).await?;
     let flow = state
         .store
@@ -616,7 +621,7 @@ pub async fn revoke(
         .await
         .map_err(rule_error)?;
     notify_ended(&state, &flow).await;
-    Ok(Json(flow))
+    Ok(Json(with_names(&state, flow).await?))
 }
 
 /// `GET /flows/{id}/trail`: the flow's events, for everyone who may see it and platform admins.

@@ -957,104 +957,293 @@ panels.certs = {
 
 // 6. 签署流程 ---------------------------------------------------------
 
-function trailTable(events) {
-  const table = listTable([t('admin.trail.seq'), t('common.time'), t('admin.trail.action'), t('admin.trail.actor'), t('admin.trail.details'), t('admin.trail.ip')]);
+const FLOW_STATUSES = ['in_progress', 'completed', 'declined', 'revoked', 'expired'];
+
+/** A detail value in words: times, names of listed things, long ids and hashes shortened. */
+function detailText(key, value, compact, documents) {
+  if (typeof value === 'number' && value > 1e9 && /(_at|^at|not_before|not_after|deadline)$/.test(key)) return fmtTime(value);
+  if (!compact) return typeof value === 'string' ? value : JSON.stringify(value);
+  if (key === 'document' && Number.isInteger(value) && documents?.[value]) return `${value + 1}. ${documents[value].name}`;
+  if (key === 'flow_status' && FLOW_STATUSES.includes(value)) return t(`status.${value}`);
+  if (typeof value === 'string') {
+    if (/^[0-9a-f]{64}$/i.test(value)) return el('code', { class: 'id', title: value }, `${value.slice(0, 16)}…`);
+    if (/^[0-9a-f]{32}$/i.test(value)) return el('code', { class: 'id', title: value }, `${value.slice(0, 8)}…`);
+    return value;
+  }
+  if (Array.isArray(value)) {
+    return value.map((v) => (v && typeof v === 'object' ? v.name || v.title || JSON.stringify(v) : String(v))).join('、');
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * The audit events of one object. `names`: display names by user/org id (a flow's `names`);
+ * `compact`: for a dialog (address under the actor, empty details left out, hashes shortened,
+ * document numbers named after `documents`).
+ */
+function trailTable(events, { names = {}, compact = false, documents = [] } = {}) {
+  const who = (id, fallback) => (names[id] ? el('span', { title: id }, names[id]) : fallback(id));
+  const headers = [t('admin.trail.seq'), t('common.time'), t('admin.trail.action'), t('admin.trail.actor'), t('admin.trail.details')];
+  if (!compact) headers.push(t('admin.trail.ip'));
+  const table = listTable(headers);
+  for (const th of table.table.querySelectorAll('th')) th.classList.add('nowrap');
   for (const e of events) {
     let details = null;
     try {
       const parsed = JSON.parse(e.details || '{}');
-      const keys = Object.keys(parsed).filter((k) => parsed[k] !== null && parsed[k] !== '');
-      const show = (k, v) => (typeof v === 'string' ? v
-        : typeof v === 'number' && v > 1e9 && /(_at|^at|not_before|not_after|deadline)$/.test(k) ? fmtTime(v) : JSON.stringify(v));
-      if (keys.length) details = el('dl', { class: 'details' }, keys.flatMap((k) => [el('dt', {}, k), el('dd', {}, show(k, parsed[k]))]));
+      const keys = Object.keys(parsed).filter((k) => parsed[k] !== null && parsed[k] !== ''
+        && !(compact && Array.isArray(parsed[k]) && !parsed[k].length));
+      if (keys.length) details = el('dl', { class: 'details' }, keys.flatMap((k) => [el('dt', {}, k), el('dd', {}, detailText(k, parsed[k], compact, documents))]));
     } catch { details = e.details; }
+    // The flow pages' names for flow events (trail.flow.created …); other actions as they are.
+    const named = t(`trail.${e.action}`);
+    const address = [e.ip || '—', e.user_agent ? el('div', { class: 'muted small ua', title: e.user_agent }, e.user_agent) : null];
     table.row([
-      String(e.seq), fmtTime(e.at), el('code', {}, e.action),
-      [e.actor ? personName(e.actor) : t('admin.trail.system'), e.acting_for ? el('div', { class: 'small muted' }, t('admin.trail.for'), ' ', orgName(e.acting_for)) : null],
+      String(e.seq), el('span', { class: compact ? 'nowrap' : '' }, fmtTime(e.at)),
+      named === `trail.${e.action}` ? el('code', {}, e.action) : [el('span', { class: 'nowrap' }, named), el('div', {}, el('code', { class: 'small muted' }, e.action))],
+      [e.actor ? el('span', { class: 'nowrap' }, who(e.actor, personName)) : t('admin.trail.system'),
+        e.acting_for ? el('div', { class: 'small muted' }, t('admin.trail.for'), ' ', who(e.acting_for, orgName)) : null,
+        compact && e.ip ? el('div', { class: 'small muted', title: e.user_agent || '' }, e.ip) : null],
       details || '—',
-      [e.ip || '—', e.user_agent ? el('div', { class: 'muted small ua' }, e.user_agent) : null],
-    ], { title: `hash ${e.hash}` });
+      compact ? undefined : address,
+    ].filter((c) => c !== undefined), { title: `hash ${e.hash}` });
   }
   return table.table;
 }
 
+const FLOW_ID = /^[0-9a-f]{32}$/i;
+
+/** The last day one may sign (the deadline is the first second it is over). */
+const deadlineText = (deadline) => (deadline ? fmtDate(deadline - 1) : t('admin.flows.no_deadline'));
+
+function fileSize(bytes) {
+  if (!Number.isFinite(bytes)) return '—';
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** 查看: a flow's overview and trail in a dialog (any flow, for platform admins). */
+function showFlow(id, label = '') {
+  return modal(t('admin.flows.detail'), (close) => {
+    const body = el('div', { class: 'admin-wide', 'aria-live': 'polite' }, loading());
+    const closeButton = () => el('button', { type: 'button', onclick: () => close() }, t('common.close'));
+    (async () => {
+      let flow;
+      try {
+        flow = await api('GET', `/flows/${enc(id)}`);
+      } catch (err) {
+        const line = el('p', { class: 'error', role: 'alert' });
+        showError(err, line);
+        if (err.status === 404) line.textContent = t('admin.flows.gone', { title: label || id });
+        body.replaceChildren(line, el('div', { class: 'actions' }, closeButton()));
+        return;
+      }
+      const names = flow.names || {};
+      const name = (who) => (who ? names[who] || `${who.slice(0, 8)}…` : '—');
+      const trailBox = el('div', {}, loading());
+
+      const signers = listTable([t('admin.flows.stage'), t('admin.flows.signer'), t('common.status'), t('admin.flows.signed_at')]);
+      for (const s of flow.signers) {
+        const party = s.org_id
+          ? [el('strong', {}, name(s.org_id)), el('span', { class: 'muted small' }, ` ${t('common.org')}`),
+            s.signed_by ? el('div', { class: 'muted small' }, t('admin.flows.signed_by', { name: name(s.signed_by) })) : null]
+          : [el('strong', {}, s.user_id ? name(s.user_id) : s.expected_name || '—'), el('span', { class: 'muted small' }, ` ${t('common.person')}`),
+            s.expected_name && s.user_id && names[s.user_id] !== s.expected_name ? el('div', { class: 'muted small' }, t('admin.flows.expected', { name: s.expected_name })) : null];
+        signers.row([
+          String(s.stage + 1), party,
+          [statusChip(s.status), s.reason ? el('div', { class: 'small' }, t('admin.flows.reason_is', { reason: s.reason })) : null],
+          fmtTime(s.ended_at) || '—',
+        ], { 'data-signer-id': s.id });
+      }
+
+      const docs = listTable([t('admin.flows.document'), t('admin.flows.version'), t('admin.flows.size'), 'SHA-256']);
+      for (const d of flow.documents) {
+        docs.row([
+          d.name || `#${d.idx + 1}`,
+          d.version ? t('admin.flows.signed_n', { n: d.version }) : t('admin.flows.original'),
+          fileSize(d.size),
+          el('code', { class: 'id', title: d.current_sha256 }, `${d.current_sha256.slice(0, 16)}…`),
+        ]);
+      }
+
+      const count = (n) => el('span', { class: 'badge' }, String(n));
+      body.replaceChildren(
+        el('div', { class: 'spread' }, el('h3', {}, flow.title), statusChip(flow.status)),
+        kv([
+          [t('admin.flows.id'), idCode(flow.id)],
+          [t('admin.flows.business_type'), flow.business_type || '—'],
+          [t('admin.flows.initiator'), [name(flow.initiator), flow.acting_for ? el('span', { class: 'muted' }, ` · ${t('admin.trail.for')} ${name(flow.acting_for)}`) : '']],
+          [t('admin.flows.created'), fmtTime(flow.created_at)],
+          [t('admin.flows.deadline'), deadlineText(flow.deadline)],
+          [t('admin.flows.ended'), fmtTime(flow.ended_at)],
+          [flow.status === 'revoked' ? t('admin.flows.revoke_reason') : t('admin.flows.decline_reason'), flow.reason],
+          [t('admin.flows.cc'), (flow.cc || []).map(name).join('、')],
+        ]),
+        el('h3', {}, t('admin.flows.signers'), count(flow.signers.length)),
+        signers.table,
+        el('h3', {}, t('admin.flows.documents'), count(flow.documents.length)),
+        docs.table,
+        el('p', { class: 'muted small' }, t('admin.flows.documents_note')),
+        el('h3', {}, t('admin.trail.view')),
+        trailBox,
+        el('div', { class: 'actions' },
+          el('a', { class: 'button primary', href: `/flows/${enc(flow.id)}`, target: '_blank', rel: 'noopener' }, t('admin.flows.open')),
+          el('button', { type: 'button', onclick: () => { close(); openPanel('trail', `flow:${flow.id}`); } }, t('admin.flows.in_trail')),
+          closeButton()));
+
+      try {
+        const events = await api('GET', `/flows/${enc(flow.id)}/trail`);
+        trailBox.replaceChildren(events.length ? trailTable(events, { names, compact: true, documents: flow.documents }) : empty(t('admin.flows.no_events')));
+      } catch (err) { failed(trailBox, err); }
+    })();
+    return body;
+  });
+}
+
 panels.flows = {
   init(root) {
+    const PAGE = 20;
+    const status = el('select', {}, el('option', { value: '' }, t('admin.flows.any_status')),
+      FLOW_STATUSES.map((s) => el('option', { value: s }, t(`status.${s}`))));
+    const query = el('input', {
+      type: 'search', autocomplete: 'off', spellcheck: 'false', maxlength: 100, placeholder: t('admin.flows.q_ph'),
+    });
+    const statusField = field('flowq-status', t('common.status'), status);
+    statusField.style.flex = '0 1 11rem';
+    const box = el('div', { 'aria-live': 'polite' });
+    const summary = el('p', { class: 'muted small', role: 'status' });
+    const prev = el('button', { type: 'button', hidden: true }, t('admin.flows.prev'));
+    const next = el('button', { type: 'button', hidden: true }, t('admin.flows.next'));
     const abnormal = el('div', { 'aria-live': 'polite' });
-    const result = el('div', { 'aria-live': 'polite' });
-    const flowId = el('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', required: true, placeholder: t('admin.flows.id_ph') });
+    // The query shown, and the cursors of the pages seen so far ([null] is the first).
+    let shown = { status: '', q: '' };
+    let cursors = [null];
+    let at = 0;
+    let asked = 0;
+
+    const table = (items, initiator) => {
+      const list = listTable([t('admin.flows.title_col'), t('admin.flows.business_type'), t('admin.flows.initiator'), t('common.status'),
+        t('admin.flows.created'), t('admin.flows.deadline'), t('common.actions')]);
+      for (const f of items) {
+        list.row([
+          el('strong', {}, f.title),
+          f.business_type || el('span', { class: 'muted' }, '—'),
+          initiator(f),
+          statusChip(f.status),
+          el('span', { class: 'nowrap' }, fmtTime(f.created_at)),
+          el('span', { class: 'nowrap' }, deadlineText(f.deadline)),
+          el('button', { type: 'button', class: 'sm', 'aria-label': t('admin.flows.view_of', { title: f.title }), onclick: () => showFlow(f.id, f.title) }, t('common.view')),
+        ], { 'data-flow-id': f.id });
+      }
+      return list.table;
+    };
+    const nothing = () => empty(shown.status || shown.q ? t('admin.flows.no_match') : t('admin.flows.none'));
+
+    /** A whole flow ID: that flow alone (if it passes the status filter), else a title search. */
+    async function byId(mine) {
+      try {
+        const flow = await api('GET', `/flows/${enc(shown.q)}`);
+        if (mine !== asked) return true;
+        prev.hidden = true;
+        next.hidden = true;
+        if (shown.status && flow.status !== shown.status) {
+          summary.textContent = '';
+          box.replaceChildren(empty(t('admin.flows.id_other_status', { status: t(`status.${flow.status}`) })));
+          return true;
+        }
+        summary.textContent = t('admin.flows.by_id');
+        box.replaceChildren(table([flow], (f) => f.names?.[f.initiator] || personName(f.initiator)));
+        return true;
+      } catch (err) {
+        if (err.status === 404) return false;
+        throw err;
+      }
+    }
+
+    async function load(page) {
+      const mine = ++asked;
+      at = page;
+      summary.textContent = '';
+      box.replaceChildren(loading());
+      prev.disabled = true;
+      next.disabled = true;
+      try {
+        if (page === 0 && FLOW_ID.test(shown.q) && await byId(mine)) return;
+        const out = await api('GET', `/admin/flows${qs({ status: shown.status, q: shown.q, limit: PAGE, cursor: cursors[page] })}`);
+        if (mine !== asked) return;
+        cursors = cursors.slice(0, page + 1);
+        if (out.next_cursor) cursors.push(out.next_cursor);
+        prev.hidden = page === 0 && !out.next_cursor;
+        next.hidden = prev.hidden;
+        prev.disabled = page === 0;
+        next.disabled = !out.next_cursor;
+        if (!out.items.length) {
+          box.replaceChildren(page === 0 ? nothing() : empty(t('admin.flows.no_more')));
+          return;
+        }
+        const from = page * PAGE + 1;
+        summary.textContent = t('admin.flows.range', { page: page + 1, from, to: from + out.items.length - 1 });
+        // Initiators by name: looked up for this page only (cached across pages).
+        box.replaceChildren(table(out.items, (f) => personName(f.initiator)));
+      } catch (err) {
+        if (mine !== asked) return;
+        prev.disabled = at === 0;
+        next.disabled = cursors.length <= at + 1;
+        failed(box, err);
+        const line = box.querySelector('.error');
+        line.textContent = t('admin.flows.failed', { reason: line.textContent });
+      }
+    }
+    // Paging from the foot of a long list: back to the top of the new page.
+    const turn = async (page) => { await load(page); summary.scrollIntoView({ block: 'nearest' }); };
+    prev.addEventListener('click', () => turn(Math.max(0, at - 1)));
+    next.addEventListener('click', () => turn(at + 1));
+
+    const search = () => {
+      shown = { status: status.value, q: query.value.trim() };
+      cursors = [null];
+      load(0);
+    };
+    status.addEventListener('change', search);
 
     async function loadAbnormal() {
       abnormal.replaceChildren(loading());
       try {
         const list = await api('GET', '/flows/abnormal?scope=all');
         if (!list.length) { abnormal.replaceChildren(empty(t('admin.flows.no_abnormal'))); return; }
-        const table = listTable([t('admin.flows.flow'), t('common.type'), t('admin.flows.reason'), t('common.time'), t('common.actions')]);
+        const rows = listTable([t('admin.flows.flow'), t('common.type'), t('admin.flows.reason'), t('common.time'), t('common.actions')]);
         for (const f of list) {
-          table.row([
+          rows.row([
             [el('strong', {}, f.title), el('div', {}, idCode(f.flow_id))],
             chip('failure', f.kind, f.kind === 'signing' ? 'bad' : 'pending'),
             f.reason, fmtTime(f.at),
             el('span', { class: 'row tight nowrap' },
-              el('button', { type: 'button', class: 'sm', onclick: () => { flowId.value = f.flow_id; lookup(); } }, t('common.view')),
+              el('button', { type: 'button', class: 'sm', 'aria-label': t('admin.flows.view_of', { title: f.title }), onclick: () => showFlow(f.flow_id, f.title) }, t('common.view')),
               el('button', { type: 'button', class: 'sm', onclick: () => openPanel('trail', `flow:${f.flow_id}`) }, t('admin.trail.view'))),
           ]);
         }
-        abnormal.replaceChildren(table.table);
+        abnormal.replaceChildren(rows.table);
       } catch (err) { failed(abnormal, err); }
-    }
-
-    async function lookup() {
-      const id = flowId.value.trim();
-      if (!id) { flowId.focus(); return; }
-      result.replaceChildren(loading());
-      try {
-        const flow = await api('GET', `/flows/${enc(id)}`);
-        const name = (who) => (who ? flow.names?.[who] || who : '—');
-        const signers = listTable([t('admin.flows.stage'), t('admin.flows.signer'), t('common.status'), t('admin.flows.signed_at')]);
-        for (const s of flow.signers) {
-          signers.row([String(s.stage), s.org_id ? `${name(s.org_id)}${s.signed_by ? `（${name(s.signed_by)}）` : ''}` : (s.user_id ? name(s.user_id) : s.expected_name || '—'),
-            [statusChip(s.status), s.reason ? el('div', { class: 'small' }, s.reason) : null], fmtTime(s.ended_at) || '—']);
-        }
-        result.replaceChildren(el('div', { class: 'card flat' },
-          el('div', { class: 'spread' }, el('h3', {}, flow.title), statusChip(flow.status)),
-          kv([
-            [t('admin.flows.business_type'), flow.business_type || '—'],
-            [t('admin.flows.initiator'), [name(flow.initiator), flow.acting_for ? ` · ${name(flow.acting_for)}` : '']],
-            [t('common.created'), fmtTime(flow.created_at)],
-            [t('admin.flows.deadline'), flow.deadline ? fmtDate(flow.deadline - 1) : t('admin.flows.no_deadline')],
-            [t('admin.flows.documents'), flow.documents.map((d) => d.name || d.filename).filter(Boolean).join('、') || String(flow.documents.length)],
-            [t('admin.flows.reason'), flow.reason],
-          ]),
-          signers.table,
-          el('div', { class: 'actions' },
-            el('a', { class: 'button primary', href: `/flows/${enc(flow.id)}` }, t('admin.flows.open')),
-            el('button', { type: 'button', onclick: () => openPanel('trail', `flow:${flow.id}`) }, t('admin.trail.view')))));
-      } catch (err) {
-        if (err.status !== 404) { failed(result, err); return; }
-        // Platform admins see a flow's page only as a party; its trail is open to them.
-        try {
-          const page = await api('GET', `/admin/trail${qs({ object: `flow:${id}`, limit: 100 })}`);
-          if (!page.items.length) { result.replaceChildren(empty(t('admin.flows.not_found'))); return; }
-          result.replaceChildren(el('p', { class: 'note' }, t('admin.flows.not_party')), trailTable(page.items),
-            el('div', { class: 'actions' }, el('button', { type: 'button', onclick: () => openPanel('trail', `flow:${id}`) }, t('admin.trail.view'))));
-        } catch (err2) { failed(result, err2); }
-      }
     }
 
     root.append(
       el('div', { class: 'card' },
+        el('div', { class: 'spread' }, el('h2', {}, t('admin.flows.query')),
+          el('button', { type: 'button', onclick: () => load(at) }, t('common.refresh'))),
+        el('p', { class: 'muted small' }, t('admin.flows.query_hint')),
+        el('form', { class: 'row admin-filter', role: 'search', novalidate: true, onsubmit: (e) => { e.preventDefault(); search(); } },
+          statusField,
+          field('flowq-q', t('admin.flows.q'), query),
+          el('button', { type: 'submit', class: 'primary' }, t('admin.flows.search'))),
+        summary, box,
+        el('div', { class: 'actions' }, prev, next)),
+      el('div', { class: 'card' },
         el('div', { class: 'spread' }, el('h2', {}, t('admin.flows.abnormal')),
           el('button', { type: 'button', onclick: loadAbnormal }, t('common.refresh'))),
         el('p', { class: 'muted small' }, t('admin.flows.abnormal_hint')),
-        abnormal),
-      el('div', { class: 'card' },
-        el('h2', {}, t('admin.flows.lookup')),
-        el('form', { class: 'row admin-filter', role: 'search', onsubmit: (e) => { e.preventDefault(); lookup(); } },
-          field('flow-id', t('admin.flows.id'), flowId),
-          el('button', { type: 'submit' }, t('common.search'))),
-        el('p', { class: 'muted small' }, t('admin.flows.no_query')),
-        result));
+        abnormal));
+    search();
     return loadAbnormal();
   },
 };

@@ -6,7 +6,9 @@ import { $, $$, ApiError, api, el, me, modal, showError, t, toast, upload } from
 import { dragSource, movableMark, showPages } from '/static/viewer.js';
 
 const COLOURS = ['#1d5fbf', '#c8102e', '#1a7f37', '#8a3b6d', '#b26a00', '#3b8a8a'];
-const PRESET_SIZE = 100; // points: about a 35 mm seal
+// Preset boxes at the printed size of the seal that will go there: a 42 mm official seal for
+// an organization, a name seal or signature (about 20 mm) for a person.
+const presetSize = (signer) => (signer.kind === 'org' ? 119 : 60);
 const files = []; // {name, size, blob, kind, sizes}
 const signers = []; // {kind, label, user_id|phone|org_id|name+id_number, may_decline, positions: Map}
 let settings = { business_types: [], file_types: ['pdf'], max_file_mb: 10, max_documents: 20, default_deadline_days: null };
@@ -126,6 +128,11 @@ function renderSigners() {
   if (!signers.length) { box.replaceChildren(el('div', { class: 'empty' }, t('start.no_signers'))); return; }
   box.replaceChildren(...signers.map((s, i) => el('div', { class: 'signer spread', dataset: { signer: i } },
     el('span', {}, el('span', { class: 'swatch', 'data-colour': i }), `${i + 1}. ${signerLabel(s)}`),
+    $('#order').value === 'staged' ? el('label', { class: 'row small' }, t('start.stage'), el('input', {
+      type: 'number', min: 1, max: 20, value: s.stage || 1, class: 'stage',
+      'aria-label': t('start.stage_of', { n: i + 1 }),
+      onchange: (e) => { s.stage = Math.max(1, Math.min(20, Number(e.target.value) || 1)); },
+    })) : null,
     el('label', { class: 'row small' }, el('input', {
       type: 'checkbox', checked: s.may_decline ? true : null,
       onchange: (e) => { s.may_decline = e.target.checked; },
@@ -206,6 +213,7 @@ $('#add-guest').addEventListener('click', async () => {
   });
   if (signer) addSigner(signer);
 });
+$('#order').addEventListener('change', () => renderSigners());
 $('#to-3').addEventListener('click', () => {
   const error = $('#signers-error');
   if (!signers.length) { error.textContent = t('start.need_signer'); error.hidden = false; return; }
@@ -264,9 +272,10 @@ function renderPresetSigners() {
     item.addEventListener('pointerdown', () => { activeSigner = i; });
     if (view) {
       dragSource(view, item, presetGhost, (page, at) => {
-        const position = { document: shownDoc, page: page.page, x: round(at.x - PRESET_SIZE / 2), y: round(at.y - PRESET_SIZE / 2), width: PRESET_SIZE };
-        position.x = Math.max(0, Math.min(position.x, page.width - PRESET_SIZE));
-        position.y = Math.max(0, Math.min(position.y, page.height - PRESET_SIZE));
+        const size = presetSize(s);
+        const position = { document: shownDoc, page: page.page, x: round(at.x - size / 2), y: round(at.y - size / 2), width: size };
+        position.x = Math.max(0, Math.min(position.x, page.width - size));
+        position.y = Math.max(0, Math.min(position.y, page.height - size));
         s.positions.push(position);
         drawPreset(i, position);
         renderPresetSigners();
@@ -298,7 +307,7 @@ function showSummary() {
 }
 
 function signerBody(s) {
-  const body = { may_decline: s.may_decline, positions: s.positions.map(({ document, page, x, y, width }) => ({ document, page, x, y, width })) };
+  const body = { may_decline: s.may_decline, ...($('#order').value === 'staged' ? { stage: s.stage || 1 } : {}), positions: s.positions.map(({ document, page, x, y, width }) => ({ document, page, x, y, width })) };
   if (s.kind === 'me') body.user_id = s.user_id;
   else if (s.kind === 'person') body.phone = s.phone;
   else if (s.kind === 'org') body.org_id = s.org_id;
