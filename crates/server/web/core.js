@@ -225,7 +225,8 @@ export const param = (name) => new URLSearchParams(location.search).get(name);
 /** A same-site path to go to after logging in. */
 export function nextPath() {
   const next = param('next') || '/';
-  return next.startsWith('/') && !next.startsWith('//') ? next : '/';
+  // Only our own paths: not //host, nor /\host (which browsers read as //host).
+  return /^\/(?![\/\\])/.test(next) && !/[\\\s]/.test(next) ? next : '/';
 }
 
 /** Switches tabs: buttons with data-tab inside `bar`, panels by id. */

@@ -35,6 +35,8 @@ struct Reader {
     session: Option<(Session, User)>,
     /// A `Set-Cookie` for a language chosen by `?lang=`.
     set_lang: Option<HeaderValue>,
+    /// SMS go to the development outbox: the pages say where the codes are.
+    dev_outbox: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +63,7 @@ async fn reader(state: &AppState, headers: &HeaderMap, query: &PageQuery) -> Rea
         lang,
         session,
         set_lang,
+        dev_outbox: matches!(state.config.sms, crate::config::SmsSettings::Development),
     }
 }
 
@@ -228,6 +231,15 @@ fn render(reader: &Reader, spec: &PageSpec, path: &str, vars: &[(&str, String)])
                 languages(reader)
             ),
         ),
+    };
+    // Without an SMS provider nobody receives a code: say where they are instead.
+    let header = if reader.dev_outbox {
+        format!(
+            "{header}<div class=\"dev-banner\" role=\"note\">{}</div>",
+            escape(&i18n::text(lang, "dev.outbox"))
+        )
+    } else {
+        header
     };
     let html = format!(
         "<!doctype html>\n<html lang=\"{code}\"><head><meta charset=\"utf-8\">\
