@@ -312,7 +312,7 @@ def test_register_verify_sign_alone_download_and_verify(tabs, qz, root_pem, tmp_
 
 
 def test_countersign_between_two_users(tabs, platform, qz, root_pem, tmp_path):
-    a, b = tabs("a"), tabs("b")
+    a, b = tabs("a"), tabs("b", viewport=PHONE)  # B signs on a phone-sized screen
     phone_a = register(a, "李甲")
     verify_identity(a, "李甲")
     phone_b = register(b, "赵乙")
@@ -357,6 +357,8 @@ def test_countersign_between_two_users(tabs, platform, qz, root_pem, tmp_path):
     b.shot("todo")
     row.get_by_role("link", name="去签署").click()
     b.page.locator(".mark.preset").wait_for()
+    loaded(b.page)
+    b.shot("sign-phone")
     b.page.get_by_role("button", name="一键盖章").click()
     b.page.get_by_role("button", name="确认完成").click()
     before = b.outbox_ids(phone_b)

@@ -36,12 +36,12 @@ function signers() {
   $('#flow-signers').replaceChildren(
     el('thead', {}, el('tr', {}, el('th', {}, t('flow.party')), el('th', {}, t('common.status')), el('th', {}, t('flow.signed_at')))),
     el('tbody', {}, ...flow.signers.map((s, i) => el('tr', { dataset: { signer: s.id } },
-      el('td', {}, `${i + 1}. `, s.org_id ? `${name(s.org_id)}` : name(s.user_id),
+      el('td', { 'data-label': t('flow.party') }, `${i + 1}. `, s.org_id ? `${name(s.org_id)}` : name(s.user_id),
         s.org_id ? el('span', { class: 'muted small' }, ` ${t('common.org')}`) : null,
         s.signed_by && s.org_id ? el('div', { class: 'muted small' }, t('flow.signed_by', { name: name(s.signed_by) })) : null,
         s.reason ? el('div', { class: 'muted small' }, `${t('common.reason')}：${s.reason}`) : null),
-      el('td', {}, statusChip(s.status)),
-      el('td', {}, fmtTime(s.ended_at))))));
+      el('td', { 'data-label': t('common.status') }, statusChip(s.status)),
+      el('td', { 'data-label': t('flow.signed_at') }, fmtTime(s.ended_at))))));
 }
 
 async function showDocument(doc) {
@@ -59,10 +59,10 @@ function documents() {
   $('#flow-documents').replaceChildren(
     el('thead', {}, el('tr', {}, el('th', {}, t('flow.document')), el('th', {}, t('flow.signatures')), el('th', {}, 'SHA-256'), el('th', {}, t('common.actions')))),
     el('tbody', {}, ...flow.documents.map((d) => el('tr', {},
-      el('td', {}, d.name),
-      el('td', {}, String(d.version)),
-      el('td', { class: 'small muted' }, `${d.current_sha256.slice(0, 16)}…`),
-      el('td', { class: 'row' },
+      el('td', { 'data-label': t('flow.document') }, d.name),
+      el('td', { 'data-label': t('flow.signatures') }, String(d.version)),
+      el('td', { class: 'small muted', 'data-label': 'SHA-256' }, `${d.current_sha256.slice(0, 16)}…`),
+      el('td', { class: 'row', 'data-label': '' },
         el('button', { type: 'button', onclick: () => showDocument(d) }, t('flow.preview')),
         el('button', { type: 'button', class: 'download-doc', onclick: () => download(`/flows/${flowId}/documents/${d.idx}`, d.name.replace(/\.(docx?|pdf)$/i, '') + '.pdf') }, t('common.download')),
         initiator && flow.status === 'completed' ? el('button', {

@@ -19,12 +19,12 @@ function row(flow) {
     onchange: (e) => { if (e.target.checked) selected.add(flow.id); else selected.delete(flow.id); },
   }) : null;
   return el('tr', {},
-    batchable ? el('td', {}, box) : null,
-    el('td', {}, link, flow.business_type ? el('div', { class: 'muted small' }, flow.business_type) : null),
-    el('td', {}, statusChip(flow.status)),
-    el('td', {}, fmtTime(flow.created_at)),
-    el('td', {}, flow.deadline ? fmtDate(flow.deadline - 1) : t('inbox.no_deadline')),
-    el('td', {}, view === 'todo'
+    batchable ? el('td', { 'data-label': '' }, box) : null,
+    el('td', { 'data-label': t('inbox.subject') }, link, flow.business_type ? el('div', { class: 'muted small' }, flow.business_type) : null),
+    el('td', { 'data-label': t('common.status') }, statusChip(flow.status)),
+    el('td', { 'data-label': t('inbox.sent_at') }, fmtTime(flow.created_at)),
+    el('td', { 'data-label': t('inbox.deadline') }, flow.deadline ? fmtDate(flow.deadline - 1) : t('inbox.no_deadline')),
+    el('td', { 'data-label': '' }, view === 'todo'
       ? el('a', { class: 'button primary', href: `/flows/${flow.id}/sign` }, t('inbox.sign'))
       : el('a', { class: 'button', href: `/flows/${flow.id}` }, t('common.view'))));
 }
@@ -47,7 +47,7 @@ async function load(reset) {
         return;
       }
       const batchable = !$('#batch').hidden;
-      table = el('table', { class: 'list' },
+      table = el('table', { class: 'list stack' },
         el('thead', {}, el('tr', {},
           batchable ? el('th', {}, '') : null,
           el('th', {}, t('inbox.subject')), el('th', {}, t('common.status')), el('th', {}, t('inbox.sent_at')),
