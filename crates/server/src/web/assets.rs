@@ -75,11 +75,15 @@ macro_rules! texts {
 
 texts!("common", "flows", "account", "admin", "mobile", "verify");
 
-/// The development directory, when set.
-pub fn dev_dir() -> Option<std::path::PathBuf> {
-    std::env::var_os("QZ_WEB_DIR")
-        .map(std::path::PathBuf::from)
-        .filter(|dir| dir.is_dir())
+/// The development directory, when set (read once: texts are looked up many times per page).
+pub fn dev_dir() -> Option<&'static std::path::Path> {
+    static DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        std::env::var_os("QZ_WEB_DIR")
+            .map(std::path::PathBuf::from)
+            .filter(|dir| dir.is_dir())
+    })
+    .as_deref()
 }
 
 fn from_dev(relative: &str) -> Option<String> {

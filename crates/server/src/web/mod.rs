@@ -351,66 +351,52 @@ page!(
     }
 );
 page!(cosign_page, "/m/certificate", mobile("cosign", "cosign.title"));
+page!(home_page, "/", portal("home", "home.title", true));
 
-async fn home_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(query): Query<PageQuery>,
-) -> Response {
-    show(
-        &state,
-        &headers,
-        &query,
-        "/",
-        &portal("home", "home.title", true),
-        &[],
-    )
-    .await
+/// A page whose address carries one value (a flow id, a link token) that the page's script
+/// reads from the template slot `{{=name}}`.
+macro_rules! page_with {
+    ($name:ident, $prefix:literal, $suffix:literal, $slot:literal, $spec:expr) => {
+        async fn $name(
+            State(state): State<Arc<AppState>>,
+            headers: HeaderMap,
+            Query(query): Query<PageQuery>,
+            Path(value): Path<String>,
+        ) -> Response {
+            let path = format!("{}{value}{}", $prefix, $suffix);
+            show(&state, &headers, &query, &path, &$spec, &[($slot, value)]).await
+        }
+    };
 }
 
-async fn flow_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(query): Query<PageQuery>,
-    Path(id): Path<String>,
-) -> Response {
-    let path = format!("/flows/{id}");
-    let spec = portal("flow", "flow.title", true);
-    show(&state, &headers, &query, &path, &spec, &[("flow", id)]).await
-}
-
-async fn sign_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(query): Query<PageQuery>,
-    Path(id): Path<String>,
-) -> Response {
-    let path = format!("/flows/{id}/sign");
-    let spec = portal("sign", "sign.title", true);
-    show(&state, &headers, &query, &path, &spec, &[("flow", id)]).await
-}
-
-async fn guest_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(query): Query<PageQuery>,
-    Path(token): Path<String>,
-) -> Response {
-    let path = format!("/m/sign/{token}");
-    let spec = mobile("guest", "guest.title");
-    show(&state, &headers, &query, &path, &spec, &[("token", token)]).await
-}
-
-async fn handwriting_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(query): Query<PageQuery>,
-    Path(token): Path<String>,
-) -> Response {
-    let path = format!("/m/handwriting/{token}");
-    let spec = mobile("handwriting", "handwriting.title");
-    show(&state, &headers, &query, &path, &spec, &[("token", token)]).await
-}
+page_with!(
+    flow_page,
+    "/flows/",
+    "",
+    "flow",
+    portal("flow", "flow.title", true)
+);
+page_with!(
+    sign_page,
+    "/flows/",
+    "/sign",
+    "flow",
+    portal("sign", "sign.title", true)
+);
+page_with!(
+    guest_page,
+    "/m/sign/",
+    "",
+    "token",
+    mobile("guest", "guest.title")
+);
+page_with!(
+    handwriting_page,
+    "/m/handwriting/",
+    "",
+    "token",
+    mobile("handwriting", "handwriting.title")
+);
 
 async fn static_file(Path(path): Path<String>) -> Response {
     match assets::file(&path) {
